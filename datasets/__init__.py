@@ -1,0 +1,1 @@
+"""Dataset builders: export of staff-labelled decisions, synthetic generators, manifests, loaders."""

@@ -1,0 +1,204 @@
+"""From uploaded bytes to what the checks see.
+
+Each photo is opened once to read its header (format, size, metadata), refused early when it
+is not JPEG/PNG or has too many pixels, then decoded once at the working resolution (JPEG
+draft mode decodes at 1/2, 1/4 or 1/8 scale directly) and shared by every check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from struct import error as struct_error  # raised by Pillow on some malformed EXIF blocks
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from moderation.errors import PayloadTooLarge
+from moderation.image_formats import ImageFormat, require_supported
+from moderation.metadata import (
+    ORIENTATION_TAG,
+    MetadataItem,
+    StripError,
+    identifying_metadata,
+    strip_metadata,
+)
+from moderation.schemas import Box, Submission, View
+from moderation.settings import IntakeSettings
+from moderation.taxonomy import Procedure
+
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class DecodeProblem:
+    """Why a photo could not be decoded, in our words (never the decoder's raw message)."""
+
+    code: str  # "unreadable", "truncated", "corrupted"
+    message: str
+
+
+@dataclass
+class PreparedPhoto:
+    id: str  # "set1/before"
+    part: str
+    view: View | None
+    data: bytes
+    sha256: str
+    format: ImageFormat
+    width: int | None = None  # of the upright original
+    height: int | None = None
+    orientation: int = 1
+    metadata: list[MetadataItem] = field(default_factory=list)
+    image: np.ndarray | None = None  # upright RGB at the working resolution
+    decoded_size: tuple[int, int] | None = None  # what the decoder produced, before resizing
+    problem: DecodeProblem | None = None
+    stored_bytes: bytes | None = None
+
+    @property
+    def target(self) -> str:
+        return f"photo:{self.id}"
+
+    @property
+    def scale(self) -> float:
+        """Working-image pixels per original pixel."""
+        if self.image is None or not self.width:
+            return 1.0
+        return self.image.shape[1] / self.width
+
+    def to_original(self, x: float, y: float, w: float, h: float, **extra: object) -> Box:
+        """A box measured on the working image, in the original photo's coordinates."""
+        factor = 1.0 / self.scale
+        return Box(
+            x=round(x * factor), y=round(y * factor), w=round(w * factor), h=round(h * factor),
+            **extra,
+        )
+
+    @property
+    def stored_sha256(self) -> str | None:
+        return hashlib.sha256(self.stored_bytes).hexdigest() if self.stored_bytes else None
+
+
+def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
+                   limits: IntakeSettings) -> PreparedPhoto:
+    """Refuse what the service never takes (415, 413); read the header of what it does."""
+    fmt = require_supported(part, data)
+    photo = PreparedPhoto(
+        id=photo_id, part=part, view=view, data=data,
+        sha256=hashlib.sha256(data).hexdigest(), format=fmt,
+    )
+    try:
+        image = _open(data)
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(part, None, limits) from exc
+    except (OSError, SyntaxError, ValueError):
+        photo.problem = DecodeProblem("unreadable", "the image header cannot be read")
+        return photo
+    width, height = image.size
+    if width * height > limits.max_photo_pixels:
+        raise _too_many_pixels(part, width * height, limits)
+    try:
+        photo.orientation = int(image.getexif().get(ORIENTATION_TAG, 1) or 1)
+        photo.metadata = identifying_metadata(image)
+    except (OSError, SyntaxError, ValueError, struct_error):
+        photo.metadata = [MetadataItem(key="EXIF (unreadable block)", kind="text")]
+    if photo.orientation not in range(1, 9):
+        photo.orientation = 1
+    if photo.orientation in _TRANSPOSING_ORIENTATIONS:
+        width, height = height, width
+    photo.width, photo.height = width, height
+    return photo
+
+
+def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
+    """Decode once at the working resolution, upright, RGB; or record why it cannot be."""
+    if photo.problem is not None:
+        return
+    image = _open(photo.data)
+    longest = max(image.size)
+    if photo.format is ImageFormat.JPEG and longest > working_max_side:
+        factor = working_max_side / longest
+        image.draft("RGB", (max(1, int(image.width * factor)), max(1, int(image.height * factor))))
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        photo.problem = _classify_decode_error(exc)
+        return
+    photo.decoded_size = image.size
+    image = ImageOps.exif_transpose(image)
+    image = _to_rgb(image)
+    if max(image.size) > working_max_side:
+        image.thumbnail((working_max_side, working_max_side), Image.Resampling.BILINEAR,
+                        reducing_gap=2.0)
+    photo.image = np.asarray(image)
+
+
+def make_stored_copy(photo: PreparedPhoto) -> None:
+    """The copy the service keeps: same pixels, no metadata but the orientation."""
+    try:
+        photo.stored_bytes = strip_metadata(photo.data, photo.format, photo.orientation)
+    except StripError:
+        photo.stored_bytes = None
+
+
+# ---------------------------------------------------------------- helpers
+
+def _open(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        # The pixel limit is ours (IntakeSettings.max_photo_pixels), checked on the header.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
+
+
+def _too_many_pixels(part: str, pixels: int | None, limits: IntakeSettings) -> PayloadTooLarge:
+    size = f"{pixels:,} pixels" if pixels else "too many pixels"
+    return PayloadTooLarge(
+        f"file part '{part}' declares {size}; the limit is {limits.max_photo_pixels:,} "
+        "(a guard against decompression bombs)"
+    )
+
+
+def _classify_decode_error(exc: BaseException) -> DecodeProblem:
+    text = str(exc).lower()
+    if "truncated" in text or isinstance(exc, EOFError):
+        return DecodeProblem("truncated", "the file ends before the image data does")
+    return DecodeProblem("corrupted", "the image data is corrupted and cannot be decoded")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = array.max() or 1.0
+        return Image.fromarray((array * (255.0 / peak)).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+@dataclass
+class PreparedSubmission:
+    """A validated submission with its photos inspected; what every check receives."""
+
+    submission: Submission
+    procedure: Procedure
+    photos: list[PreparedPhoto]
+    content_hash: str
+
+    @property
+    def submission_id(self) -> str:
+        # Derived from the content, so the same case content always has the same id.
+        return "s_" + self.content_hash[:24]
+
+    def photo(self, photo_id: str) -> PreparedPhoto:
+        return next(photo for photo in self.photos if photo.id == photo_id)
+
+    def pairs(self) -> list[tuple[PreparedPhoto, PreparedPhoto]]:
+        """(before, after) for every photo set, in order."""
+        return [(self.photos[i], self.photos[i + 1]) for i in range(0, len(self.photos), 2)]

@@ -1,0 +1,146 @@
+"""The one settings class of the service, the CLI and the training tools.
+
+Values come, highest priority first, from: keyword arguments, environment variables
+(`DATABASE_URL`, `DATA_DIR`, `API_KEYS`, `PORT`, nested ones as `CHECKS__INTEGRITY__FAIL_AT`),
+the TOML file named by `MODERATION_CONFIG`, and the shipped `defaults.toml` beside this file.
+Thresholds, model names and allow-lists live in those files, not in code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+CONFIG_FILE_ENV = "MODERATION_CONFIG"
+
+Action = Literal["approve", "review", "reject"]
+
+
+class CheckSettings(BaseModel):
+    """How one check's scores turn into verdicts, and its own tunable options."""
+
+    enabled: bool = True
+    fail_at: float = Field(0.8, ge=0, le=1, description="score at or above which the verdict is fail")
+    pass_below: float = Field(0.5, ge=0, le=1, description="score below which the verdict is pass")
+    on_fail: Action = "reject"
+    on_uncertain: Action = "review"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CheckSettings:
+        if self.pass_below > self.fail_at:
+            raise ValueError("pass_below must not exceed fail_at")
+        return self
+
+
+class IntakeSettings(BaseModel):
+    max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
+    max_photo_pixels: int = Field(100_000_000, gt=0)
+    working_max_side: int = Field(1600, ge=64)
+    max_photo_sets: int = Field(12, ge=1)
+    max_submission_json_bytes: int = Field(256 * 1024, gt=0)
+    max_description_chars: int = Field(20_000, gt=0)
+
+
+class PolicySettings(BaseModel):
+    expected_checks: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "info"
+
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'moderation.db').resolve()}"
+
+    @property
+    def image_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    def check(self, name: str) -> CheckSettings:
+        return self.checks.get(name, CheckSettings())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFilesSource(settings_cls))
+
+
+class _TomlFilesSource(PydanticBaseSettingsSource):
+    """The shipped defaults, deep-merged with the user's config file when one is named."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        merged = _read_toml(DEFAULTS_FILE)
+        user_file = os.environ.get(CONFIG_FILE_ENV)
+        if user_file:
+            path = Path(user_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV} names {path}, which is not a file")
+            merged = deep_merge(merged, _read_toml(path))
+        return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables with Alembic migrations, and the content-addressed image store."""

@@ -1,0 +1,108 @@
+"""Database tables. Wire shapes live apart, in `moderation.schemas`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class StoredImage(Base):
+    """One stored photo file, keyed by the sha256 of its stored (metadata-free) bytes."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8))
+    bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("case_id", "version", name="uq_submissions_case_version"),
+        Index("ix_submissions_risk", "risk"),
+        Index("ix_submissions_member", "member_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    member_id: Mapped[str] = mapped_column(String(128))
+    procedure: Mapped[str] = mapped_column(String(64), index=True)
+    consent_confirmed: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="scored", index=True)
+    risk: Mapped[float] = mapped_column(Float)
+    recommendation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    models: Mapped[list[Any]] = mapped_column(JSON)
+    timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    photos: Mapped[list[SubmissionPhoto]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", order_by="SubmissionPhoto.position")
+    findings: Mapped[list[FindingRow]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", order_by="FindingRow.id")
+
+
+class SubmissionPhoto(Base):
+    __tablename__ = "submission_photos"
+    __table_args__ = (UniqueConstraint("submission_id", "photo_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    photo_id: Mapped[str] = mapped_column(String(32))  # set1/before
+    position: Mapped[int] = mapped_column(Integer)
+    view: Mapped[str | None] = mapped_column(String(32))
+    upload_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    image_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), index=True)
+
+    submission: Mapped[SubmissionRow] = relationship(back_populates="photos")
+    image: Mapped[StoredImage | None] = relationship()
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_check_verdict", "check", "verdict"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    check: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(128))
+    score: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+
+    submission: Mapped[SubmissionRow] = relationship(back_populates="findings")

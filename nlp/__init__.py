@@ -1,0 +1,1 @@
+"""PHI detection in text: the Presidio analyzer, the spaCy pipeline, custom recognizers."""

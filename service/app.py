@@ -1,0 +1,39 @@
+"""The application factory: `uvicorn service.app:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from moderation.settings import Settings, get_settings
+from service.api import health, procedures, submissions
+from service.errors import install_error_handlers
+from service.logging import configure_logging
+from service.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = Runtime.start(settings)
+        try:
+            yield
+        finally:
+            app.state.runtime.close()
+
+    app = FastAPI(
+        title="Before/after photo moderation",
+        version="0.1.0",
+        summary="Scores surgeons' before/after case submissions against the society's rules.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(procedures.router)
+    app.include_router(submissions.router)
+    return app

@@ -1,0 +1,45 @@
+"""Everything the service builds once at start-up and shares between requests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from moderation.pipeline import ModerationPipeline
+from moderation.settings import Settings
+from moderation.storage.db import make_engine, make_session_factory, migrate
+from moderation.storage.images import ImageStore
+from moderation.storage.repository import SubmissionRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    images: ImageStore
+    repository: SubmissionRepository
+    pipeline: ModerationPipeline
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        sessions = make_session_factory(engine)
+        images = ImageStore(settings.image_dir)
+        pipeline = ModerationPipeline.from_settings(settings)
+        log.info("ready: %d checks (%s), database %s", len(pipeline.checks),
+                 ", ".join(check.name for check in pipeline.checks), engine.dialect.name)
+        if not settings.api_keys:
+            log.warning("API_KEYS is empty: POST /v1/score will refuse every request")
+        return cls(settings, engine, sessions, images, SubmissionRepository(sessions, images),
+                   pipeline)
+
+    def close(self) -> None:
+        self.engine.dispose()

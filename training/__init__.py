@@ -1,0 +1,1 @@
+"""Training, evaluation and promotion commands for the data team."""
