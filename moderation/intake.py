@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from struct import error as struct_error  # raised by Pillow on some malformed EXIF blocks
 
 import numpy as np
@@ -30,6 +33,7 @@ from moderation.settings import IntakeSettings
 from moderation.taxonomy import Procedure
 
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,16 @@ class PreparedPhoto:
     decoded_size: tuple[int, int] | None = None  # what the decoder produced, before resizing
     problem: DecodeProblem | None = None
     stored_bytes: bytes | None = None
+    # Results several checks need (OCR text, faces, perceptual hashes), computed once.
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def derive(self, key: str, compute: Callable[[PreparedPhoto], T]) -> T:
+        """`compute(self)` the first time `key` is asked for; the same result afterwards."""
+        with self._derive_lock:
+            if key not in self._derived:
+                self._derived[key] = compute(self)
+            return self._derived[key]
 
     @property
     def target(self) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +22,7 @@ from moderation.taxonomy import Taxonomy
 
 BOTH_DESTINATIONS = frozenset({Destination.PROFILE, Destination.GALLERY})
 GALLERY_ONLY = frozenset({Destination.GALLERY})
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,6 +45,12 @@ class CheckContext:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    def shared(self, name: str, build: Callable[[], T]) -> T:
+        """One instance per service of something several checks use (a model, a detector)."""
+        if name not in self.resources:
+            self.resources[name] = build()
+        return self.resources[name]
 
 
 class NoOptions(BaseModel):
