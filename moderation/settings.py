@@ -58,6 +58,22 @@ class PolicySettings(BaseModel):
     expected_checks: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class RejectReason(BaseModel):
+    code: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    label: str
+
+
+class ReviewSettings(BaseModel):
+    """The staff review tool: queue paging, sessions, sign-in limits, reasons to reject."""
+
+    page_size: int = Field(50, ge=1, le=500)
+    session_hours: float = Field(12, gt=0)
+    secure_cookies: bool = Field(True, description="send cookies over HTTPS only (not on loopback)")
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: int = Field(900, ge=1)
+    reject_reasons: list[RejectReason] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -76,6 +92,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader
 from service.runtime import Runtime
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                               description="one of the keys in API_KEYS")
+                               description="one of the keys in API_KEYS, or one an admin made")
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -26,8 +26,9 @@ def require_api_key(runtime: RuntimeDep,
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header",
                             headers={"WWW-Authenticate": "ApiKey"})
-    if not any(hmac.compare_digest(key.encode(), known.encode())
-               for known in runtime.settings.api_keys):
+    in_settings = any(hmac.compare_digest(key.encode(), known.encode())
+                      for known in runtime.settings.api_keys)
+    if not in_settings and not runtime.review.api_keys.is_valid(key):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
                             headers={"WWW-Authenticate": "ApiKey"})
 

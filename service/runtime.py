@@ -13,6 +13,7 @@ from moderation.settings import Settings
 from moderation.storage.db import make_engine, make_session_factory, migrate
 from moderation.storage.images import ImageStore
 from moderation.storage.repository import SubmissionRepository
+from service.review_runtime import ReviewServices
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Runtime:
     images: ImageStore
     repository: SubmissionRepository
     pipeline: ModerationPipeline
+    review: ReviewServices
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -39,7 +41,7 @@ class Runtime:
         if not settings.api_keys:
             log.warning("API_KEYS is empty: POST /v1/score will refuse every request")
         return cls(settings, engine, sessions, images, SubmissionRepository(sessions, images),
-                   pipeline)
+                   pipeline, ReviewServices.build(settings.review, sessions))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -45,6 +46,9 @@ class SubmissionRow(Base):
         UniqueConstraint("case_id", "version", name="uq_submissions_case_version"),
         Index("ix_submissions_risk", "risk"),
         Index("ix_submissions_member", "member_id"),
+        # The review queue reads the latest version of each case in priority order (keyset).
+        Index("ix_submissions_queue", "is_latest", "queue_priority", "id"),
+        Index("ix_submissions_created", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -62,6 +66,10 @@ class SubmissionRow(Base):
     models: Mapped[list[Any]] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Review state: only the newest version of a case is in the queue; its position there is
+    # `queue_priority` (see moderation.review.queue.priority_of), kept in step with decisions.
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    queue_priority: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
 
     photos: Mapped[list[SubmissionPhoto]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="SubmissionPhoto.position")
@@ -91,7 +99,9 @@ class SubmissionPhoto(Base):
 
 class FindingRow(Base):
     __tablename__ = "findings"
-    __table_args__ = (Index("ix_findings_check_verdict", "check", "verdict"),)
+    __table_args__ = (Index("ix_findings_check_verdict", "check", "verdict"),
+                      Index("ix_findings_submission_check_verdict",
+                            "submission_id", "check", "verdict"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     submission_id: Mapped[str] = mapped_column(

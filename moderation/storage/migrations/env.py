@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from moderation.storage import review_tables  # noqa: F401  (registers its tables)
 from moderation.storage.tables import Base
 
 target_metadata = Base.metadata

@@ -1,0 +1,48 @@
+"""Errors on staff pages answer with a page (or a redirect to sign in), not JSON."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from moderation.errors import InputError
+from service.auth.deps import SignInRequired
+from service.pages.templating import render
+
+PAGE_PREFIXES = ("/review", "/admin", "/login", "/logout")
+
+
+def is_page(request: Request) -> bool:
+    path = request.url.path
+    return path == "/" or path.startswith(PAGE_PREFIXES)
+
+
+def install_page_error_handlers(app: FastAPI) -> None:
+    json_input_error = app.exception_handlers.get(InputError)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(_request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/login?next={exc.next_path}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not is_page(request):
+            return await http_exception_handler(request, exc)
+        return _page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> Response:
+        if not is_page(request) and json_input_error is not None:
+            return await json_input_error(request, exc)  # type: ignore[misc]
+        return _page(request, exc.status_code, exc.message)
+
+
+def _page(request: Request, status_code: int, message: str) -> Response:
+    session = getattr(request.state, "signed_in", None)
+    return render(request, "error.html", session, status_code=status_code,
+                  status_code_value=status_code, message=message)
+
+
+__all__ = ["install_page_error_handlers", "HTTPException"]
