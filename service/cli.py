@@ -127,5 +127,34 @@ def migrate() -> None:
     typer.echo("database is at the newest schema")
 
 
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="the admin's user name (lower-case)")],
+    display_name: Annotated[str, typer.Option(help="full name shown on pages")] = "",
+    password: Annotated[str, typer.Option(
+        prompt=True, hide_input=True, confirmation_prompt=True,
+        help="asked for when not given; prefer the prompt (a shell keeps its history)")] = "",
+) -> None:
+    """Create an admin account (the first one, or another) in the database."""
+    from moderation.review.audit import Actor
+    from moderation.review.schemas import Role
+    from moderation.storage.db import make_engine, make_session_factory
+    from moderation.storage.db import migrate as run_migrations
+    from service.auth.accounts import AccountStore
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    run_migrations(engine)
+    try:
+        user = AccountStore(make_session_factory(engine)).create(
+            Actor(id=None, name="cli"), username, password, Role.ADMIN, display_name)
+    except InputError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+    typer.echo(f"admin '{user.username}' created; sign in at /login")
+
+
 if __name__ == "__main__":
     app()
