@@ -91,11 +91,16 @@ def test_queue_is_latest_versions_highest_risk_first_and_decided_cases_move_down
 
 def test_a_new_version_replaces_the_old_one_in_the_queue(repository, pipeline, tools) -> None:
     queue, cases, actions = tools
-    first = seed_case(repository, pipeline, case_id="c-v", description="first", seed=1)
+    first = seed_case(repository, pipeline, case_id="c-v", description="first", seed=1,
+                      extra=[finding("watermark", "photo:set1/after", 0.9, "watermark")])
     approve(actions, first.submission_id)
-    second = seed_case(repository, pipeline, case_id="c-v", description="second", seed=1)
+    assert [i.case_id for i in queue.page(QueueFilters(check="watermark")).items] == ["c-v"]
+    second = seed_case(repository, pipeline, case_id="c-v", description="second", seed=1,
+                       extra=[finding("collage", "photo:set1/after", 0.85, "collage")])
     items = queue.page(QueueFilters(status=QueueStatus.ALL), limit=10).items
     assert [(i.case_id, i.version, i.status) for i in items] == [("c-v", 2, "pending")]
+    assert items[0].failing_checks == ["collage"]
+    assert queue.page(QueueFilters(check="watermark")).items == []  # v1's failure is gone
     # The earlier version and its decision stay readable but take no more changes.
     old = cases.get("c-v", version=1)
     assert old is not None and not old.is_latest and old.decisions["profile"] is not None
@@ -195,6 +200,18 @@ def test_labels_decisions_and_the_audit_trail(repository, pipeline, tools) -> No
     assert [(row.case_id, row.rule_broken, row.agrees_with_model, row.action.value)
             for row in exported] == [("c-phi", False, False, "override")]
     assert exported[0].evidence["boxes"][0]["label"] == "logo"
+
+
+def test_the_migration_matches_the_tables(repository) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from moderation.storage import review_tables  # noqa: F401
+    from moderation.storage.tables import Base
+
+    with repository.sessions.kw["bind"].connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
 
 
 def test_the_audit_log_refuses_updates_and_deletes(repository, pipeline, tools) -> None:

@@ -9,10 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.errors import InputError, InvalidSubmission
-from moderation.review import audit
+from moderation.review import audit, queue_index
 from moderation.review.audit import Actor
 from moderation.review.cases import model_says_broken
-from moderation.review.priority import priority_of
 from moderation.review.queue import STATUS_OF_STAGE
 from moderation.review.schemas import DecisionAction, DecisionRequest, LabelAction, LabelRequest
 from moderation.settings import RejectReason
@@ -111,7 +110,7 @@ class ReviewActions:
             row.decided_by, row.decided_at = actor.id, utcnow()
             session.flush()
             stage = _stage(session, submission_id)
-            submission.queue_priority = priority_of(decided=stage, risk=submission.risk)
+            queue_index.reprioritise(session, submission, decided=stage)
             submission.status = _STORED_STATUS[STATUS_OF_STAGE[stage]]
             audit.append(session, actor, "decision.set", f"{request.destination} decision",
                          case_id=submission.case_id, submission_id=submission_id,

@@ -10,16 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import Select, exists, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.errors import InputError
 from moderation.review.priority import stage_bounds
 from moderation.review.schemas import QueueFilters, QueueItem, QueuePage, QueueStatus
-from moderation.storage.review_tables import DecisionRow
-from moderation.storage.tables import FindingRow, SubmissionRow
+from moderation.storage.review_tables import DecisionRow, QueueFlagRow
+from moderation.storage.tables import SubmissionRow
 
 STATUS_OF_STAGE = ("pending", "partial", "decided")
 _STATUS_STAGES = {
@@ -64,16 +65,14 @@ class ReviewQueue:
         limit = limit or self.page_size
         if after and before:
             raise InvalidCursor("give `after` or `before`, not both")
-        position = _key(SubmissionRow)
-        statement = filtered(filters)
+        query = filtered(filters)
         if before:
-            statement = statement.where(position < tuple_(*decode_position(before)))
-            statement = statement.order_by(SubmissionRow.queue_priority.desc(),
-                                           SubmissionRow.id.desc())
+            statement = query.ordered(descending=True).where(
+                query.key < tuple_(*decode_position(before)))
         else:
+            statement = query.ordered()
             if after:
-                statement = statement.where(position > tuple_(*decode_position(after)))
-            statement = statement.order_by(SubmissionRow.queue_priority, SubmissionRow.id)
+                statement = statement.where(query.key > tuple_(*decode_position(after)))
         with self.sessions() as session:
             rows = list(session.execute(statement.limit(limit + 1)))
             more = len(rows) > limit
@@ -93,10 +92,10 @@ class ReviewQueue:
                   skip_case: str) -> tuple[str, str] | None:
         """The case (and its position) after `position` in the queue: where the reviewer
         came from, so deciding a case (which moves it down) does not skip the next one."""
-        statement = (filtered(filters)
-                     .where(_key(SubmissionRow) > tuple_(*decode_position(position)),
-                            SubmissionRow.case_id != skip_case)
-                     .order_by(SubmissionRow.queue_priority, SubmissionRow.id).limit(1))
+        query = filtered(filters)
+        statement = (query.ordered()
+                     .where(query.key > tuple_(*decode_position(position)),
+                            SubmissionRow.case_id != skip_case).limit(1))
         with self.sessions() as session:
             row = session.execute(statement).first()
             return (row.case_id, encode_position(row.queue_priority, row.id)) if row else None
@@ -114,14 +113,19 @@ class ReviewQueue:
         failing: dict[str, set[str]] = defaultdict(set)
         decided: dict[str, dict[str, str]] = defaultdict(dict)
         if ids:
-            for submission_id, check in session.execute(
-                    select(FindingRow.submission_id, FindingRow.check)
-                    .where(FindingRow.submission_id.in_(ids), FindingRow.verdict == "fail")):
-                failing[submission_id].add(check)
-            for submission_id, destination, action in session.execute(
-                    select(DecisionRow.submission_id, DecisionRow.destination,
-                           DecisionRow.action).where(DecisionRow.submission_id.in_(ids))):
-                decided[submission_id][destination] = action
+            # One round trip for both: the failing checks (the queue's flags are exactly the
+            # failing checks of latest versions) and the decisions of the rows on this page.
+            flags = select(QueueFlagRow.submission_id, literal("fail").label("kind"),
+                           QueueFlagRow.check.label("name"), literal("").label("action")
+                           ).where(QueueFlagRow.submission_id.in_(ids))
+            made = select(DecisionRow.submission_id, literal("decision").label("kind"),
+                          DecisionRow.destination.label("name"), DecisionRow.action
+                          ).where(DecisionRow.submission_id.in_(ids))
+            for submission_id, kind, name, action in session.execute(union_all(flags, made)):
+                if kind == "fail":
+                    failing[submission_id].add(name)
+                else:
+                    decided[submission_id][name] = action
         return [
             QueueItem(
                 submission_id=row.id, case_id=row.case_id, version=row.version,
@@ -138,20 +142,40 @@ class ReviewQueue:
         ]
 
 
-def filtered(filters: QueueFilters) -> Select:  # type: ignore[type-arg]
-    """The latest versions that pass the filters, unordered."""
+@dataclass(frozen=True)
+class QueueQuery:
+    """The latest versions that pass the filters, and the two columns that order them."""
+
+    statement: Select  # type: ignore[type-arg]
+    priority: ColumnElement[float]
+    submission_id: ColumnElement[str]
+
+    @property
+    def key(self):  # type: ignore[no-untyped-def]
+        return tuple_(self.priority, self.submission_id)
+
+    def ordered(self, descending: bool = False) -> Select:  # type: ignore[type-arg]
+        if descending:
+            return self.statement.order_by(self.priority.desc(), self.submission_id.desc())
+        return self.statement.order_by(self.priority, self.submission_id)
+
+
+def filtered(filters: QueueFilters) -> QueueQuery:
     first_stage, last_stage = _STATUS_STAGES[filters.status]
+    low, high = stage_bounds(first_stage)[0], stage_bounds(last_stage)[1]
     statement = select(
         SubmissionRow.id, SubmissionRow.case_id, SubmissionRow.version, SubmissionRow.member_id,
         SubmissionRow.procedure, SubmissionRow.risk, SubmissionRow.created_at,
         SubmissionRow.queue_priority, SubmissionRow.recommendation,
-    ).where(SubmissionRow.is_latest == true(),
-            SubmissionRow.queue_priority >= stage_bounds(first_stage)[0],
-            SubmissionRow.queue_priority < stage_bounds(last_stage)[1])
+    ).where(SubmissionRow.is_latest == true())
+    priority, submission_id = SubmissionRow.queue_priority, SubmissionRow.id
     if filters.check:
-        statement = statement.where(exists().where(
-            FindingRow.submission_id == SubmissionRow.id, FindingRow.check == filters.check,
-            FindingRow.verdict == "fail"))
+        # Page through the failing check's own index (queue_flags), not the whole queue's:
+        # a rare check on a deep page then costs what the first page costs.
+        statement = statement.join(QueueFlagRow, QueueFlagRow.submission_id == SubmissionRow.id)
+        statement = statement.where(QueueFlagRow.check == filters.check)
+        priority, submission_id = QueueFlagRow.queue_priority, QueueFlagRow.submission_id
+    statement = statement.where(priority >= low, priority < high)
     if filters.procedure:
         statement = statement.where(SubmissionRow.procedure == filters.procedure)
     if filters.member:
@@ -162,11 +186,7 @@ def filtered(filters: QueueFilters) -> Select:  # type: ignore[type-arg]
     if filters.submitted_to:
         statement = statement.where(SubmissionRow.created_at < datetime.combine(
             filters.submitted_to + timedelta(days=1), time(), UTC))
-    return statement
-
-
-def _key(table: type[SubmissionRow]):  # type: ignore[no-untyped-def]
-    return tuple_(table.queue_priority, table.id)
+    return QueueQuery(statement, priority, submission_id)
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -6,13 +6,13 @@ import random
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from moderation.errors import CaseConflict
 from moderation.intake import PreparedSubmission
-from moderation.review.priority import priority_of
+from moderation.review import queue_index
 from moderation.schemas import Finding, ModelRef, PhotoInfo, ScoreResult
 from moderation.storage.images import ImageStore
 from moderation.storage.tables import FindingRow, StoredImage, SubmissionPhoto, SubmissionRow
@@ -85,13 +85,7 @@ class SubmissionRepository:
                                 for k, v in result.recommendation.items()},
                 models=[model.model_dump() for model in result.models],
                 timings_ms=result.timings_ms,
-                is_latest=True, queue_priority=priority_of(decided=0, risk=result.risk),
             )
-            # The new version replaces the older ones in the review queue.
-            session.execute(update(SubmissionRow)
-                            .where(SubmissionRow.case_id == submission.case_id,
-                                   SubmissionRow.is_latest.is_(True))
-                            .values(is_latest=False))
             for position, photo in enumerate(prepared.photos):
                 stored = photo.stored_sha256
                 if stored and session.get(StoredImage, stored) is None:
@@ -111,6 +105,8 @@ class SubmissionRepository:
                     evidence=finding.evidence.model_dump(mode="json"),
                     model_name=finding.model.name, model_version=finding.model.version))
             session.add(row)
+            session.flush()
+            queue_index.enqueue(session, row)  # replaces the older versions in the review queue
             session.flush()
             return to_result(row)
 

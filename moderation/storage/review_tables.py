@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from moderation.storage.tables import Base, utcnow
+
+
+class QueueFlagRow(Base):
+    """One row per failing check of the latest version of each case, carrying its queue
+    priority: the failing-check filter pages through its index like the queue's own, so a
+    page costs the same for a rare check at the last page as for the first page."""
+
+    __tablename__ = "queue_flags"
+    __table_args__ = (Index("ix_queue_flags_page", "check", "queue_priority", "submission_id"),)
+
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    check: Mapped[str] = mapped_column(String(32), primary_key=True)
+    queue_priority: Mapped[float] = mapped_column(Float)
 
 
 class UserRow(Base):

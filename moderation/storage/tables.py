@@ -48,6 +48,8 @@ class SubmissionRow(Base):
         Index("ix_submissions_member", "member_id"),
         # The review queue reads the latest version of each case in priority order (keyset).
         Index("ix_submissions_queue", "is_latest", "queue_priority", "id"),
+        Index("ix_submissions_queue_procedure", "procedure", "is_latest", "queue_priority", "id"),
+        Index("ix_submissions_queue_member", "member_id", "is_latest", "queue_priority", "id"),
         Index("ix_submissions_created", "created_at"),
     )
 

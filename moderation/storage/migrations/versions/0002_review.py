@@ -1,4 +1,4 @@
-"""staff review: accounts, sessions, API keys, finding labels, decisions, audit log, queue columns
+"""staff review: accounts, sessions, API keys, finding labels, decisions, audit log, queue index
 
 Revision ID: 0002_review
 Revises: 0001
@@ -24,11 +24,29 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("queue_priority", sa.Float(), server_default="1",
                                       nullable=False))
         batch_op.create_index("ix_submissions_queue", ["is_latest", "queue_priority", "id"])
+        batch_op.create_index("ix_submissions_queue_procedure",
+                              ["procedure", "is_latest", "queue_priority", "id"])
+        batch_op.create_index("ix_submissions_queue_member",
+                              ["member_id", "is_latest", "queue_priority", "id"])
         batch_op.create_index("ix_submissions_created", ["created_at"])
     # Rows scored before this revision: none decided yet, only the newest version is queued.
     op.execute("UPDATE submissions SET queue_priority = 1 - risk")
     op.execute("UPDATE submissions SET is_latest = false WHERE version < "
                "(SELECT max(s2.version) FROM submissions s2 WHERE s2.case_id = submissions.case_id)")
+
+    op.create_table(
+        "queue_flags",
+        sa.Column("submission_id", sa.String(length=40), nullable=False),
+        sa.Column("check", sa.String(length=32), nullable=False),
+        sa.Column("queue_priority", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(["submission_id"], ["submissions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("submission_id", "check"),
+    )
+    op.create_index("ix_queue_flags_page", "queue_flags", ["check", "queue_priority", "submission_id"])
+    op.execute('INSERT INTO queue_flags (submission_id, "check", queue_priority) '
+               'SELECT DISTINCT f.submission_id, f."check", s.queue_priority FROM findings f '
+               "JOIN submissions s ON s.id = f.submission_id "
+               "WHERE f.verdict = 'fail' AND s.is_latest")
 
     op.create_table(
         "users",
@@ -164,8 +182,11 @@ def downgrade() -> None:
     op.drop_table("login_failures")
     op.drop_table("staff_sessions")
     op.drop_table("users")
+    op.drop_table("queue_flags")
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_submissions_created")
+        batch_op.drop_index("ix_submissions_queue_member")
+        batch_op.drop_index("ix_submissions_queue_procedure")
         batch_op.drop_index("ix_submissions_queue")
         batch_op.drop_column("queue_priority")
         batch_op.drop_column("is_latest")
