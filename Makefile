@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # pip's cache (~/.cache/pip) is reused between runs; torch comes from this machine's disk.
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: install run test clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install run test clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +23,13 @@ run: $(STAMP)
 	@if [ -z "$$API_KEYS" ]; then echo "API_KEYS not set: using the development key 'dev-local-key'"; fi
 	API_KEYS=$${API_KEYS:-dev-local-key} $(BIN)/moderation serve
 
-test: $(STAMP)
+# The review tool's browser tests drive Debian's Chromium (never a downloaded browser).
+$(CHROMIUM):
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+browser: $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:

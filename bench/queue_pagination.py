@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -209,7 +210,8 @@ def run_scenarios(args: argparse.Namespace, engine, sessions, url: str) -> None:
                                      "ORDER BY count(*) DESC LIMIT 1"))
     console.print(f"{args.submissions:,} submissions ({latest:,} cases, latest versions); "
                   f"{args.page_size} rows a page; median and p95 of {args.repeats} runs, ms; "
-                  f"PostgreSQL {engine.dialect.server_version_info[0]}")
+                  f"PostgreSQL {engine.dialect.server_version_info[0]}; load average "
+                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     scenarios: list[tuple[str, QueueFilters, str]] = [
         ("open queue", QueueFilters(), "first"),
         ("open queue", QueueFilters(), "middle"),
@@ -231,7 +233,7 @@ def run_scenarios(args: argparse.Namespace, engine, sessions, url: str) -> None:
     for column in ("scenario", "rows matching", "page", "keyset median", "keyset p95",
                    "OFFSET median", "OFFSET p95", "OFFSET / keyset"):
         table.add_column(column, justify="left" if column in {"scenario", "page"} else "right")
-    worst = 0.0
+    worst = worst_median = 0.0
     for name, filters, where in track(scenarios, description="timing", console=console,
                                       transient=True):
         matching = count(queue, filters)
@@ -242,18 +244,22 @@ def run_scenarios(args: argparse.Namespace, engine, sessions, url: str) -> None:
         keyset = timed(lambda: queue.page(filters, after=cursor), args.repeats)
         baseline = timed(lambda: offset_page(queue, filters, offset, args.page_size),
                          args.repeats)
-        worst = max(worst, keyset[1])
+        worst, worst_median = max(worst, keyset[1]), max(worst_median, keyset[0])
         table.add_row(name, f"{matching:,}", f"{where} (row {offset + 1:,})",
                       f"{keyset[0]:.1f}", f"{keyset[1]:.1f}", f"{baseline[0]:.1f}",
                       f"{baseline[1]:.1f}", f"{baseline[0] / keyset[0]:.1f}x")
     console.print(table)
-    page_worst = time_html_pages(args, url, queue)
-    verdict = "meets" if max(worst, page_worst) < 100 else "MISSES"
-    console.print(f"slowest keyset p95: query {worst:.1f} ms, whole HTML page {page_worst:.1f} ms "
-                  f"-> {verdict} the 100 ms target")
+    page_median, page_worst = time_html_pages(args, url, queue)
+    load = os.getloadavg()[0]
+    for what, median, p95 in (("queue query", worst_median, worst),
+                              ("whole HTML page", page_median, page_worst)):
+        verdict = ("meets" if p95 < 100 else "median meets, p95 misses") if median < 100 else "MISSES"
+        console.print(f"{what}, slowest scenario: median {median:.1f} ms, p95 {p95:.1f} ms -> "
+                      f"{verdict} the 100 ms target (load average {load:.1f})")
 
 
-def time_html_pages(args: argparse.Namespace, url: str, queue: ReviewQueue) -> float:
+def time_html_pages(args: argparse.Namespace, url: str,
+                    queue: ReviewQueue) -> tuple[float, float]:
     """The whole page a reviewer gets: session check, queue query, template, over the app."""
     import tempfile
     from pathlib import Path
@@ -280,7 +286,7 @@ def time_html_pages(args: argparse.Namespace, url: str, queue: ReviewQueue) -> f
             table = Table(title="Whole queue page over HTTP (TestClient, signed in)")
             for column in ("page", "median ms", "p95 ms", "bytes"):
                 table.add_column(column, justify="right")
-            worst = 0.0
+            worst = worst_median = 0.0
             for label, cursor, check in (
                     ("first page", None, None), ("last page", cursor_at(queue, filters, last), None),
                     ("failing check = watermark, first", None, "watermark")):
@@ -288,10 +294,10 @@ def time_html_pages(args: argparse.Namespace, url: str, queue: ReviewQueue) -> f
                 size = len(client.get("/review/queue", params=params).content)
                 median, p95 = timed(lambda: client.get("/review/queue", params=params),
                                     args.repeats)
-                worst = max(worst, p95)
+                worst, worst_median = max(worst, p95), max(worst_median, median)
                 table.add_row(label, f"{median:.1f}", f"{p95:.1f}", f"{size:,}")
             console.print(table)
-            return worst
+            return worst_median, worst
 
 
 if __name__ == "__main__":

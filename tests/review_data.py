@@ -58,7 +58,7 @@ def seed_case(repository: SubmissionRepository, pipeline: ModerationPipeline, *,
               member_id: str = "m-77", procedure: str = "rhinoplasty",
               description: str = "Open rhinoplasty; 14 months post-op.",
               fields: dict[str, object] | None = None, extra: list[Finding] | None = None,
-              seed: int = 1) -> ScoreResult:
+              seed: int = 1, size: tuple[int, int] = (800, 600)) -> ScoreResult:
     """Score a case through the real pipeline, add `extra` findings, store it."""
     submission = pipeline.parse_submission(json.dumps({
         "case_id": case_id, "member_id": member_id, "procedure": procedure,
@@ -68,8 +68,8 @@ def seed_case(repository: SubmissionRepository, pipeline: ModerationPipeline, *,
         "photo_sets": [{"view": "frontal", "before": "b1", "after": "a1"}],
     }))
     prepared = pipeline.prepare(submission, {
-        "b1": photos.jpeg(photos.scene(seed=seed)),
-        "a1": photos.jpeg(photos.scene(seed=seed + 1000)),
+        "b1": photos.jpeg(photos.scene(*size, seed=seed)),
+        "a1": photos.jpeg(photos.scene(*size, seed=seed + 1000)),
     })
     result = pipeline.score(prepared)
     findings = result.findings + list(extra or [])

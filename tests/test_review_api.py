@@ -5,6 +5,7 @@ admin management of users and API keys, and the `create-admin` command."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from moderation.review.audit import Actor
 from moderation.review.schemas import Role
-from moderation.settings import Settings
+from moderation.storage.db import make_engine, make_session_factory
 from service.app import create_app
+from service.auth.accounts import AccountStore
 from tests.conftest import API_KEY, make_settings, post_score
 from tests.review_data import PHI_NAME, seed_review_demo
 
@@ -24,20 +26,26 @@ PASSWORD = "correct horse battery"
 CLI_ACTOR = Actor(id=None, name="test-setup")
 
 
-@pytest.fixture
-def review_settings(tmp_path: Path) -> Settings:
-    settings = make_settings(tmp_path / "data")
+@pytest.fixture(scope="module")
+def seeded_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Cases and accounts made once; each test gets its own copy."""
+    data_dir = tmp_path_factory.mktemp("review-template") / "data"
+    settings = make_settings(data_dir)
     seed_review_demo(settings)
-    return settings
+    engine = make_engine(settings.resolved_database_url)
+    accounts = AccountStore(make_session_factory(engine))
+    for name, role in (("rita", Role.REVIEWER), ("dana", Role.DATA), ("ada", Role.ADMIN)):
+        accounts.create(CLI_ACTOR, name, PASSWORD, role)
+    engine.dispose()
+    return data_dir
 
 
 @pytest.fixture
-def app_client(review_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(review_settings), base_url="https://testserver",
+def app_client(seeded_data: Path, tmp_path: Path) -> Iterator[TestClient]:
+    data_dir = tmp_path / "data"
+    shutil.copytree(seeded_data, data_dir)
+    with TestClient(create_app(make_settings(data_dir)), base_url="https://testserver",
                     follow_redirects=False) as client:
-        accounts = client.app.state.runtime.review.accounts  # type: ignore[attr-defined]
-        for name, role in (("rita", Role.REVIEWER), ("dana", Role.DATA), ("ada", Role.ADMIN)):
-            accounts.create(CLI_ACTOR, name, PASSWORD, role)
         yield client
 
 

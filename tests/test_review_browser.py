@@ -143,6 +143,10 @@ def test_the_review_path(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_load_state()
     assert "Overridden: rule not broken" in page.locator('tr[data-check="watermark"]').inner_text()
 
+    page.keyboard.press("c")  # confirm every finding not labelled yet
+    page.wait_for_selector('tr[data-check="integrity"] [data-label="confirm"]')
+    assert page.locator("[data-label]").count() == page.locator("[data-finding]").count()
+
     page.keyboard.press("a")  # approve the profile
     page.wait_for_selector('[data-destination="profile"] [data-decision="approve"]')
     assert page.locator("[data-case-status]").inner_text() == "partial"
@@ -152,6 +156,8 @@ def test_the_review_path(page) -> None:  # type: ignore[no-untyped-def]
     assert page.locator('#audit tr[data-audit="finding.override"]').count() == 1
     page.screenshot(path=str(SCREENSHOTS / "case.png"), full_page=True)
 
+    page.keyboard.press("n")  # the next case of the queue the reviewer came from
+    page.wait_for_url("**/review/cases/c-2002?*")
     page.keyboard.press("q")
     page.wait_for_url("**/review/queue")
     order = page.locator("[data-queue-row] [data-case-link]").all_inner_texts()

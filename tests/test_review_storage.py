@@ -29,7 +29,8 @@ from moderation.settings import Settings
 from moderation.storage.repository import SubmissionRepository
 from moderation.storage.review_tables import AuditRow
 from moderation.storage.tables import SubmissionRow
-from tests.review_data import PHI_NAME, PHI_NOTES, finding, open_repository, phi_case_findings, seed_case
+from tests import review_data
+from tests.review_data import PHI_NAME, PHI_NOTES, finding, open_repository, phi_case_findings
 
 REVIEWER = Actor(id=None, name="rita", role=Role.REVIEWER)
 DATA_TEAM = Actor(id=None, name="dana", role=Role.DATA)
@@ -57,6 +58,10 @@ def tools(repository: SubmissionRepository, settings: Settings):
     reasons = settings.review.reject_reasons
     return (ReviewQueue(repository.sessions, page_size=3), CaseReader(repository.sessions, reasons),
             ReviewActions(repository.sessions, reasons))
+
+
+def seed_case(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return review_data.seed_case(*args, size=(400, 300), **kwargs)
 
 
 def seed_risks(repository, pipeline, risks: dict[str, float]) -> None:

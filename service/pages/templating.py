@@ -29,7 +29,16 @@ def _percent(score: float | None) -> str:
     return "" if score is None else f"{score * 100:.0f}%"
 
 
+def _plain(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["plain"] = _plain
 templates.env.filters["percent"] = _percent
 
 
