@@ -107,11 +107,12 @@ def fill(url: str, count: int, seed: int) -> None:
     try:
         with raw.cursor() as cursor:
             for table, columns, table_rows in (
-                ("submissions", "id, content_hash, case_id, version, member_id, procedure, "
-                 "consent_confirmed, description, fields, status, risk, recommendation, models, "
-                 "timings_ms, created_at, is_latest, queue_priority", rows["submissions"]),
-                ("findings", 'submission_id, "check", target, score, verdict, reason, evidence, '
-                 "model_name, model_version", rows["findings"]),
+                ("submissions", ("id, content_hash, case_id, version, member_id, procedure, "
+                                 "consent_confirmed, description, fields, status, risk, "
+                                 "recommendation, models, timings_ms, created_at, is_latest, "
+                                 "queue_priority"), rows["submissions"]),
+                ("findings", ('submission_id, "check", target, score, verdict, reason, '
+                              "evidence, model_name, model_version"), rows["findings"]),
                 ("decisions", "submission_id, destination, action, reason_text, decided_at",
                  rows["decisions"]),
                 ("queue_flags", 'submission_id, "check", queue_priority', rows["queue_flags"]),
@@ -241,8 +242,8 @@ def run_scenarios(args: argparse.Namespace, engine, sessions, url: str) -> None:
         offset = {"first": 0, "middle": last_offset // 2 // args.page_size * args.page_size,
                   "last": last_offset}[where]
         cursor = cursor_at(queue, filters, offset)
-        keyset = timed(lambda: queue.page(filters, after=cursor), args.repeats)
-        baseline = timed(lambda: offset_page(queue, filters, offset, args.page_size),
+        keyset = timed(lambda f=filters, c=cursor: queue.page(f, after=c), args.repeats)
+        baseline = timed(lambda f=filters, o=offset: offset_page(queue, f, o, args.page_size),
                          args.repeats)
         worst, worst_median = max(worst, keyset[1]), max(worst_median, keyset[0])
         table.add_row(name, f"{matching:,}", f"{where} (row {offset + 1:,})",
@@ -292,7 +293,7 @@ def time_html_pages(args: argparse.Namespace, url: str,
                     ("failing check = watermark, first", None, "watermark")):
                 params = {k: v for k, v in (("after", cursor), ("check", check)) if v}
                 size = len(client.get("/review/queue", params=params).content)
-                median, p95 = timed(lambda: client.get("/review/queue", params=params),
+                median, p95 = timed(lambda p=params: client.get("/review/queue", params=p),
                                     args.repeats)
                 worst, worst_median = max(worst, p95), max(worst_median, median)
                 table.add_row(label, f"{median:.1f}", f"{p95:.1f}", f"{size:,}")

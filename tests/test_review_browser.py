@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     created = subprocess.run(  # the first admin, made as an operator would
         [sys.executable, "-m", "service.cli", "create-admin", "--username", "ada"],
         input=f"{PASSWORD}\n{PASSWORD}\n".encode(), env=env, cwd=REPO, capture_output=True,
-        timeout=120)
+        timeout=120, check=False)
     assert created.returncode == 0, created.stderr.decode()
     engine = make_engine(Settings(data_dir=data_dir).resolved_database_url)
     AccountStore(make_session_factory(engine)).create(

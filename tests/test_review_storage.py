@@ -77,7 +77,7 @@ def approve(actions: ReviewActions, submission_id: str, destination: str = "prof
 
 def test_queue_is_latest_versions_highest_risk_first_and_decided_cases_move_down(
         repository, pipeline, tools) -> None:
-    queue, cases, actions = tools
+    queue, _, actions = tools
     seed_risks(repository, pipeline, {"c-a": 0.55, "c-b": 0.95, "c-c": 0.81, "c-d": 0.7})
     page = queue.page(QueueFilters(), limit=10)
     assert [item.case_id for item in page.items] == ["c-b", "c-c", "c-d", "c-a"]
@@ -224,8 +224,7 @@ def test_the_audit_log_refuses_updates_and_deletes(repository, pipeline, tools) 
     stored = seed_case(repository, pipeline, case_id="c-audit", seed=3)
     approve(actions, stored.submission_id)
     for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with repository.sessions.begin() as session:
-                session.execute(text(statement))
+        with pytest.raises(DBAPIError, match="append-only"), repository.sessions.begin() as session:
+            session.execute(text(statement))
     with repository.sessions() as session:
         assert session.scalars(select(AuditRow.actor)).all() == ["rita"]

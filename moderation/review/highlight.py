@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 from moderation.review.schemas import TextSegment
@@ -26,7 +27,7 @@ def segments(text: str, spans: Iterable[dict[str, Any]]) -> list[TextSegment]:
         return [TextSegment(text=text)] if text else []
     cuts = sorted({0, len(text), *(s for s, _, _, _ in usable), *(e for _, e, _, _ in usable)})
     pieces: list[TextSegment] = []
-    for start, end in zip(cuts, cuts[1:]):
+    for start, end in pairwise(cuts):
         covering = [u for u in usable if u[0] <= start and end <= u[1]]
         best = max(covering, key=lambda u: u[3]) if covering else None
         piece = TextSegment(text=text[start:end], entity_type=best[2] if best else None,

@@ -24,8 +24,8 @@ from moderation.review.schemas import (
 )
 from moderation.schemas import ProblemDetail
 from service.auth.deps import SESSION_COOKIE, ApiSession, client_address, require_role
-from service.auth.sessions import SignedIn
 from service.auth.login import clear_session_cookie, set_session_cookie, sign_in
+from service.auth.sessions import SignedIn
 from service.deps import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["review"])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from urllib.parse import urlencode
 
 from moderation.errors import InputError
 from moderation.review import audit

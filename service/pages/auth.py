@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service.auth.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, MaybeSignedIn, PageSession, client_address
+from service.auth.deps import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    MaybeSignedIn,
+    PageSession,
+    client_address,
+)
 from service.auth.login import clear_session_cookie, set_session_cookie, sign_in
 from service.deps import RuntimeDep
 from service.pages.templating import render

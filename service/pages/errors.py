@@ -45,4 +45,4 @@ def _page(request: Request, status_code: int, message: str) -> Response:
                   status_code_value=status_code, message=message)
 
 
-__all__ = ["install_page_error_handlers", "HTTPException"]
+__all__ = ["HTTPException", "install_page_error_handlers"]

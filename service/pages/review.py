@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -23,6 +22,7 @@ from moderation.review.schemas import (
 )
 from service.api.review import queue_filters
 from service.auth.deps import PageSession, require_role
+from service.auth.sessions import SignedIn
 from service.deps import RuntimeDep
 from service.pages.evidence import layers
 from service.pages.templating import render
@@ -65,18 +65,23 @@ def queue_page(request: Request, runtime: RuntimeDep, session: PageSession,
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: str, runtime: RuntimeDep, session: PageSession,
-              version: Annotated[int | None, Query(ge=1)] = None,
-              error: str | None = None) -> Response:
+              version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    return _render_case(request, runtime, session, case_id, version)
+
+
+def _render_case(request: Request, runtime: RuntimeDep, session: SignedIn, case_id: str,
+                 version: int | None = None, error: InputError | None = None,
+                 context: str | None = None) -> Response:
     case = runtime.review.cases.get(case_id, version)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no case (or version) with that id")
-    back = _queue_context(request)
+    back = _queue_context(request) if context is None else dict(parse_qsl(context))
     return render(request, "case.html", session, case=case, layers=layers(case),
+                  status_code=error.status_code if error else 200,
                   reasons=runtime.review.settings.reject_reasons,
                   can_review=session.user.actor.can_review and case.is_latest,
-                  queue_context=urlencode(back), error=error,
-                  findings_by_target=_findings_by_target(case),
-                  case_json=json.dumps({"case_id": case.case_id, "version": case.version}))
+                  queue_context=urlencode(back), error=error.message if error else None,
+                  findings_by_target=_findings_by_target(case))
 
 
 def _findings_by_target(case):  # type: ignore[no-untyped-def]
@@ -115,14 +120,14 @@ def next_case(case_id: str, runtime: RuntimeDep, _session: PageSession,
 # ---------------------------------------------------------------- forms
 
 
-def _back_to_case(case_id: str, context: str, anchor: str = "", error: str | None = None) -> Response:
-    query = context + (("&" if context else "") + urlencode({"error": error}) if error else "")
-    url = f"/review/cases/{case_id}" + (f"?{query}" if query else "") + anchor
+def _back_to_case(case_id: str, context: str, anchor: str = "") -> Response:
+    query = urlencode(parse_qsl(context))  # re-encoded: the form field is only data
+    url = f"/review/cases/{quote(case_id)}" + (f"?{query}" if query else "") + anchor
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/cases/{case_id}/findings/{finding_id}/label")
-def label_form(case_id: str, finding_id: int, runtime: RuntimeDep, session: PageSession,
+def label_form(request: Request, case_id: str, finding_id: int, runtime: RuntimeDep, session: PageSession,
                action: Annotated[LabelAction, Form()],
                note: Annotated[str, Form(max_length=2000)] = "",
                context: Annotated[str, Form(max_length=4096)] = "") -> Response:
@@ -130,36 +135,36 @@ def label_form(case_id: str, finding_id: int, runtime: RuntimeDep, session: Page
         runtime.review.actions.label(session.user.actor, finding_id,
                                      LabelRequest(action=action, note=note))
     except InputError as exc:
-        return _back_to_case(case_id, context, error=exc.message)
+        return _render_case(request, runtime, session, case_id, error=exc, context=context)
     return _back_to_case(case_id, context, f"#finding-{finding_id}")
 
 
 @router.post("/cases/{case_id}/versions/{version}/confirm-all")
-def confirm_all_form(case_id: str, version: int, runtime: RuntimeDep, session: PageSession,
+def confirm_all_form(request: Request, case_id: str, version: int, runtime: RuntimeDep, session: PageSession,
                      context: Annotated[str, Form(max_length=4096)] = "") -> Response:
     submission_id = _submission_id(runtime, case_id, version)
     try:
         runtime.review.actions.confirm_all(session.user.actor, submission_id)
     except InputError as exc:
-        return _back_to_case(case_id, context, error=exc.message)
+        return _render_case(request, runtime, session, case_id, error=exc, context=context)
     return _back_to_case(case_id, context, "#findings")
 
 
 @router.post("/cases/{case_id}/versions/{version}/decisions")
-def decision_form(case_id: str, version: int, runtime: RuntimeDep, session: PageSession,
+def decision_form(request: Request, case_id: str, version: int, runtime: RuntimeDep, session: PageSession,
                   destination: Annotated[str, Form()], action: Annotated[DecisionAction, Form()],
                   reason_code: Annotated[str, Form(max_length=64)] = "",
                   reason_text: Annotated[str, Form(max_length=2000)] = "",
                   context: Annotated[str, Form(max_length=4096)] = "") -> Response:
     submission_id = _submission_id(runtime, case_id, version)
     if destination not in {"profile", "gallery"}:
-        return _back_to_case(case_id, context, error="unknown destination")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown destination")
     try:
         runtime.review.actions.decide(session.user.actor, submission_id, DecisionRequest(
             destination=destination, action=action,  # type: ignore[arg-type]
             reason_code=reason_code or None, reason_text=reason_text))
     except InputError as exc:
-        return _back_to_case(case_id, context, error=exc.message)
+        return _render_case(request, runtime, session, case_id, error=exc, context=context)
     return _back_to_case(case_id, context, "#decisions")
 
 
