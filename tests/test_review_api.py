@@ -4,6 +4,7 @@ admin management of users and API keys, and the `create-admin` command."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from moderation.review.audit import Actor
 from moderation.review.schemas import Role
@@ -68,7 +70,7 @@ def api_sign_in(client: TestClient, username: str) -> dict[str, str]:
 
 
 def photo_url(client: TestClient) -> str:
-    return re.search(r'src="(/review/photos/[0-9a-f]{64})"',  # type: ignore[union-attr]
+    return re.search(r'src="(/review/photos/[0-9a-f]{64})',  # type: ignore[union-attr]
                      client.get("/review/cases/c-2001").text).group(1)
 
 
@@ -199,9 +201,12 @@ def test_case_page_draws_evidence_and_highlights_phi(app_client: TestClient) -> 
                      r'width="240.0" height="80.0"', html)
     assert '<line class="evidence-line" data-evidence="line" x1="400.0"' in html
     assert "Jane Doe 2024" in html  # OCR text in the box's tooltip
-    photo = app_client.get(photo_url(app_client))
-    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
-    assert photo.content[:2] == b"\xff\xd8"
+    original = app_client.get(photo_url(app_client))
+    assert original.status_code == 200 and original.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(original.content)).size == (800, 600)
+    preview = app_client.get(photo_url(app_client) + "?w=800")
+    assert Image.open(io.BytesIO(preview.content)).size == (800, 600)
+    assert app_client.get(photo_url(app_client) + "?w=123").status_code == 422
     queue = app_client.get("/review/queue").text
     assert queue.index("c-2001") < queue.index("c-2002") < queue.index("c-2004")
     filtered = app_client.get("/review/queue?procedure=facelift").text

@@ -20,11 +20,13 @@ from moderation.review.schemas import (
     QueueFilters,
     Role,
 )
+from moderation.storage.tables import StoredImage
 from service.api.review import queue_filters
 from service.auth.deps import PageSession, require_role
 from service.auth.sessions import SignedIn
 from service.deps import RuntimeDep
 from service.pages.evidence import layers
+from service.pages.previews import PREVIEW_WIDTHS, preview_bytes
 from service.pages.templating import render
 
 router = APIRouter(prefix="/review", include_in_schema=False)
@@ -179,16 +181,22 @@ def _submission_id(runtime: RuntimeDep, case_id: str, version: int) -> str:
 
 
 @router.get("/photos/{sha256}")
-def photo(sha256: str, runtime: RuntimeDep, _session: PageSession) -> Response:
-    from moderation.storage.tables import StoredImage
-
+def photo(sha256: str, runtime: RuntimeDep, _session: PageSession,
+          w: Annotated[int | None, Query(description="a preview this wide")] = None) -> Response:
     with runtime.sessions() as db:
         stored = db.get(StoredImage, sha256) if len(sha256) == 64 else None
     if stored is None or not runtime.images.exists(sha256, stored.format):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no stored photo with that hash")
+    headers = {"Cache-Control": "private, max-age=86400, immutable"}
+    original = runtime.images.get(sha256, stored.format)
+    if w is not None:
+        if w not in PREVIEW_WIDTHS:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"preview widths are {', '.join(map(str, PREVIEW_WIDTHS))}")
+        data = preview_bytes(original, runtime.settings.data_dir / "previews", sha256, w)
+        return Response(data, media_type="image/jpeg", headers=headers)
     media = "image/jpeg" if stored.format == "JPEG" else "image/png"
-    return Response(runtime.images.get(sha256, stored.format), media_type=media,
-                    headers={"Cache-Control": "private, max-age=86400, immutable"})
+    return Response(original, media_type=media, headers=headers)
 
 
 @router.get("/labels.jsonl")
