@@ -236,6 +236,10 @@ def test_a_refused_decision_shows_the_case_with_the_reason(app_client: TestClien
     assert response.status_code == 422
     assert "a rejection needs a reason from the list" in response.text
     assert 'data-destination="gallery"' in response.text  # the case page, ready to try again
+    odd = app_client.post("/review/cases/c-2004/versions/1/decisions", data={
+        "destination": "gallery", "action": "maybe", "csrf_token": csrf_of(page.text)})
+    assert odd.status_code == 422 and "the form is not valid: action" in odd.text
+    assert odd.headers["content-type"].startswith("text/html")
 
 
 def test_next_case_follows_the_queue_from_where_the_reviewer_came(app_client: TestClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +22,7 @@ def is_page(request: Request) -> bool:
 
 def install_page_error_handlers(app: FastAPI) -> None:
     json_input_error = app.exception_handlers.get(InputError)
+    json_validation_error = app.exception_handlers.get(RequestValidationError)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> Response:
@@ -37,6 +39,14 @@ def install_page_error_handlers(app: FastAPI) -> None:
         if not is_page(request) and json_input_error is not None:
             return await json_input_error(request, exc)  # type: ignore[misc]
         return _page(request, exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if not is_page(request) and json_validation_error is not None:
+            return await json_validation_error(request, exc)  # type: ignore[misc]
+        fields = sorted({".".join(str(p) for p in error["loc"][1:]) or "request"
+                         for error in exc.errors()})
+        return _page(request, 422, "the form is not valid: " + ", ".join(fields))
 
 
 def _page(request: Request, status_code: int, message: str) -> Response:
