@@ -219,6 +219,24 @@ def test_the_migration_matches_the_tables(repository) -> None:
     assert differences == []
 
 
+def test_the_review_migration_goes_down_and_up_again(repository) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from moderation.storage.db import alembic_config
+
+    engine = repository.sessions.kw["bind"]
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert "audit_log" not in inspect(engine).get_table_names()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    assert {"audit_log", "queue_flags", "users"} <= set(inspect(engine).get_table_names())
+
+
 def test_the_audit_log_refuses_updates_and_deletes(repository, pipeline, tools) -> None:
     _, _, actions = tools
     stored = seed_case(repository, pipeline, case_id="c-audit", seed=3)
