@@ -50,8 +50,9 @@ class PreparedPhoto:
     part: str
     view: View | None
     data: bytes
-    sha256: str
+    sha256: str  # of the uploaded bytes
     format: ImageFormat
+    upload_size: int = 0
     width: int | None = None  # of the upright original
     height: int | None = None
     orientation: int = 1
@@ -101,7 +102,7 @@ def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
     fmt = require_supported(part, data)
     photo = PreparedPhoto(
         id=photo_id, part=part, view=view, data=data,
-        sha256=hashlib.sha256(data).hexdigest(), format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(), format=fmt, upload_size=len(data),
     )
     try:
         image = _open(data)
@@ -126,9 +127,20 @@ def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
     return photo
 
 
+def restore_stored(photo_id: str, part: str, view: View | None, stored: bytes, *,
+                   upload_sha256: str, upload_size: int, metadata: list[MetadataItem],
+                   limits: IntakeSettings) -> PreparedPhoto:
+    """A photo rebuilt from its stored copy, for re-scoring: the same pixels and orientation,
+    and the identifying metadata recorded when it was uploaded."""
+    photo = inspect_upload(photo_id, part, view, stored, limits)
+    photo.sha256, photo.upload_size, photo.metadata = upload_sha256, upload_size, metadata
+    photo.stored_bytes = stored
+    return photo
+
+
 def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
     """Decode once at the working resolution, upright, RGB; or record why it cannot be."""
-    if photo.problem is not None:
+    if photo.problem is not None or photo.image is not None:
         return
     image = _open(photo.data)
     longest = max(image.size)
@@ -151,6 +163,8 @@ def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
 
 def make_stored_copy(photo: PreparedPhoto) -> None:
     """The copy the service keeps: same pixels, no metadata but the orientation."""
+    if photo.stored_bytes is not None:
+        return
     try:
         photo.stored_bytes = strip_metadata(photo.data, photo.format, photo.orientation)
     except StripError:
@@ -204,6 +218,7 @@ class PreparedSubmission:
     procedure: Procedure
     photos: list[PreparedPhoto]
     content_hash: str
+    timings_ms: dict[str, float] = field(default_factory=dict)  # intake work done before scoring
 
     @property
     def submission_id(self) -> str:

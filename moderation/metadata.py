@@ -198,7 +198,7 @@ def _strip_jpeg(data: bytes, orientation: int) -> bytes:
     position = 2
     while position < len(data):
         if data[position] != 0xFF:
-            raise StripError("JPEG segment marker expected")
+            return bytes(out)  # broken structure: keep what parsed, drop the rest
         if position + 1 >= len(data):
             return bytes(out)  # truncated: keep what there is
         marker = data[position + 1]

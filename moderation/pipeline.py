@@ -122,21 +122,36 @@ class ModerationPipeline:
                            self.settings.intake)
             for photo_id, part in targets
         ]
+        timings: dict[str, float] = {}
+        with _timed(timings, "decode"):
+            for photo in photos:
+                decode_for_checks(photo, self.settings.intake.working_max_side)
+        if self.settings.intake.refuse_undecodable:
+            _refuse_undecodable(photos)
+        for photo in photos:
+            make_stored_copy(photo)
+        prepared = self._assemble(submission, photos)
+        prepared.timings_ms.update(timings)
+        return prepared
+
+    def restore(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
+        """A stored submission, rebuilt from its stored photos for re-scoring."""
+        return self._assemble(submission, photos)
+
+    def _assemble(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
         procedure = self.taxonomy.get(submission.procedure)
-        assert procedure is not None  # parse_submission checked it
+        if procedure is None:
+            raise InvalidSubmission(f"unknown procedure code '{submission.procedure}'")
         return PreparedSubmission(submission, procedure, photos, _content_hash(submission, photos))
 
     # ------------------------------------------------------------ scoring
 
     def score(self, prepared: PreparedSubmission) -> ScoreResult:
         started = time.perf_counter()
-        timings: dict[str, float] = {}
+        timings = dict(prepared.timings_ms)
         with _timed(timings, "decode"):
             for photo in prepared.photos:
                 decode_for_checks(photo, self.settings.intake.working_max_side)
-        with _timed(timings, "strip"):
-            for photo in prepared.photos:
-                make_stored_copy(photo)
         findings: list[Finding] = []
         for check in self.checks:
             with _timed(timings, check.name):
@@ -144,7 +159,7 @@ class ModerationPipeline:
         gates = {check.name: check.destinations for check in self.checks}
         thresholds = {check.name: check.settings for check in self.checks}
         recommendation = recommend(findings, gates, thresholds, self.settings.policy)
-        timings["total"] = (time.perf_counter() - started) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000 + sum(prepared.timings_ms.values())
         return ScoreResult(
             submission_id=prepared.submission_id,
             case_id=prepared.submission.case_id,
@@ -198,6 +213,17 @@ class _timed:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + elapsed
 
 
+def _refuse_undecodable(photos: list[PreparedPhoto]) -> None:
+    broken = [photo for photo in photos if photo.problem is not None]
+    if broken:
+        raise InvalidSubmission(
+            "photo(s) cannot be decoded: " + "; ".join(
+                f"{photo.target} (file part '{photo.part}') is {photo.problem.code}: "
+                f"{photo.problem.message}" for photo in broken if photo.problem),
+            [{"loc": [photo.target], "msg": photo.problem.message, "type": f"integrity.{photo.problem.code}"}
+             for photo in broken if photo.problem])
+
+
 def _content_hash(submission: Submission, photos: list[PreparedPhoto]) -> str:
     by_part = {photo.part: photo.sha256 for photo in photos}
     content = submission.model_dump(mode="json")
@@ -211,7 +237,7 @@ def _content_hash(submission: Submission, photos: list[PreparedPhoto]) -> str:
 def _photo_info(photo: PreparedPhoto) -> PhotoInfo:
     return PhotoInfo(id=photo.id, sha256=photo.sha256, stored_sha256=photo.stored_sha256,
                      format=photo.format.value, width=photo.width, height=photo.height,
-                     bytes=len(photo.data))
+                     bytes=photo.upload_size)
 
 
 def _models_used(checks: list[Check], findings: list[Finding]) -> list[ModelRef]:

@@ -13,6 +13,7 @@ from moderation.settings import Settings
 from moderation.storage.db import make_engine, make_session_factory, migrate
 from moderation.storage.images import ImageStore
 from moderation.storage.repository import SubmissionRepository
+from service.scoring import ScoringService
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Runtime:
     images: ImageStore
     repository: SubmissionRepository
     pipeline: ModerationPipeline
+    scoring: ScoringService
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -38,8 +40,11 @@ class Runtime:
                  ", ".join(check.name for check in pipeline.checks), engine.dialect.name)
         if not settings.api_keys:
             log.warning("API_KEYS is empty: POST /v1/score will refuse every request")
-        return cls(settings, engine, sessions, images, SubmissionRepository(sessions, images),
-                   pipeline)
+        repository = SubmissionRepository(sessions, images)
+        scoring = ScoringService(settings, pipeline, repository)
+        scoring.start_recovery()
+        return cls(settings, engine, sessions, images, repository, pipeline, scoring)
 
     def close(self) -> None:
+        self.scoring.close()
         self.engine.dispose()
