@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from struct import error as struct_error  # raised by Pillow on some malformed EXIF blocks
 
 import numpy as np
-from PIL import Image, ImageOps
+import cv2
+from PIL import Image
 
 from moderation.errors import PayloadTooLarge
 from moderation.image_formats import ImageFormat, require_supported
@@ -63,11 +64,15 @@ class PreparedPhoto:
     stored_bytes: bytes | None = None
     # Results several checks need (OCR text, faces, perceptual hashes), computed once.
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
-    _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _key_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def derive(self, key: str, compute: Callable[[PreparedPhoto], T]) -> T:
-        """`compute(self)` the first time `key` is asked for; the same result afterwards."""
-        with self._derive_lock:
+        """`compute(self)` the first time `key` is asked for; the same result afterwards.
+        Checks run concurrently: a second caller waits for the first's result."""
+        with self._locks_lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._derived:
                 self._derived[key] = compute(self)
             return self._derived[key]
@@ -153,12 +158,23 @@ def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
         photo.problem = _classify_decode_error(exc)
         return
     photo.decoded_size = image.size
-    image = ImageOps.exif_transpose(image)
-    image = _to_rgb(image)
-    if max(image.size) > working_max_side:
-        image.thumbnail((working_max_side, working_max_side), Image.Resampling.BILINEAR,
-                        reducing_gap=2.0)
-    photo.image = np.asarray(image)
+    pixels = np.asarray(_to_rgb(image))
+    longest = max(pixels.shape[:2])
+    if longest > working_max_side:
+        # After DCT scaling the remaining shrink is mild (> 1/2), where bilinear does not alias;
+        # OpenCV's is ~5x faster here than its area filter or Pillow's resampling.
+        factor = working_max_side / longest
+        size = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR)
+    photo.image = np.ascontiguousarray(_upright(pixels, photo.orientation))
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to a pixel array, as ImageOps.exif_transpose would."""
+    if orientation in (2, 4, 5, 7):
+        pixels = pixels[:, ::-1]  # mirror first, then rotate as for 1, 3, 8, 6
+    turns = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}.get(orientation, 0)
+    return np.rot90(pixels, turns) if turns else pixels
 
 
 def make_stored_copy(photo: PreparedPhoto) -> None:

@@ -10,8 +10,9 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -39,6 +40,7 @@ from moderation.settings import Settings
 from moderation.taxonomy import Taxonomy, default_taxonomy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -54,6 +56,10 @@ class ModerationPipeline:
         self.settings = settings
         self.taxonomy = taxonomy
         self.checks = checks
+        # Work inside one request (decoding its photos, running its checks) shares this pool;
+        # its tasks never wait on the pool themselves, so it cannot deadlock.
+        self._pool = ThreadPoolExecutor(max_workers=settings.scoring.threads_per_request,
+                                        thread_name_prefix="request-work")
 
     @classmethod
     def from_settings(cls, settings: Settings, taxonomy: Taxonomy | None = None,
@@ -124,8 +130,7 @@ class ModerationPipeline:
         ]
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            for photo in photos:
-                decode_for_checks(photo, self.settings.intake.working_max_side)
+            self._decode_all(photos)
         if self.settings.intake.refuse_undecodable:
             _refuse_undecodable(photos)
         for photo in photos:
@@ -150,12 +155,14 @@ class ModerationPipeline:
         started = time.perf_counter()
         timings = dict(prepared.timings_ms)
         with _timed(timings, "decode"):
-            for photo in prepared.photos:
-                decode_for_checks(photo, self.settings.intake.working_max_side)
+            self._decode_all(prepared.photos)
         findings: list[Finding] = []
-        for check in self.checks:
-            with _timed(timings, check.name):
-                findings.extend(self._run_check(check, prepared))
+        # Checks are independent: they run side by side (numpy, OpenCV and the model runtimes
+        # release the GIL), and their findings come back in registry order.
+        for check, (check_findings, elapsed_ms) in zip(self.checks, self._pool.map(
+                lambda check: _timed_call(self._run_check, check, prepared), self.checks)):
+            findings.extend(check_findings)
+            timings[check.name] = elapsed_ms
         gates = {check.name: check.destinations for check in self.checks}
         thresholds = {check.name: check.settings for check in self.checks}
         recommendation = recommend(findings, gates, thresholds, self.settings.policy)
@@ -171,6 +178,10 @@ class ModerationPipeline:
             models=_models_used(self.checks, findings),
             timings_ms={name: round(ms, 2) for name, ms in timings.items()},
         )
+
+    def _decode_all(self, photos: list[PreparedPhoto]) -> None:
+        side = self.settings.intake.working_max_side
+        list(self._pool.map(lambda photo: decode_for_checks(photo, side), photos))
 
     def _run_check(self, check: Check, prepared: PreparedSubmission) -> list[Finding]:
         try:
@@ -199,6 +210,12 @@ class ModerationPipeline:
             evidence=observation.evidence or Evidence(),
             model=observation.model or check.model,
         )
+
+
+def _timed_call(function: Callable[..., T], *args: object) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = function(*args)
+    return result, (time.perf_counter() - started) * 1000
 
 
 class _timed:

@@ -58,6 +58,8 @@ class IntakeSettings(BaseModel):
 
 class ScoringSettings(BaseModel):
     workers: int = Field(2, ge=1, description="submissions scored at once")
+    threads_per_request: int = Field(2, ge=1, description="threads decoding one submission's "
+                                     "photos and running its checks side by side")
     max_pending: int = Field(16, ge=1, description="requests admitted at once; more get 503")
     retry_after_s: int = Field(2, ge=1)
     claim_lease_s: float = Field(60.0, gt=0, description="after this, an unscored submission "

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests import photos
 from tests.conftest import submission_json
-from tests.server import ServerProcess
+from service.process import ServerProcess
 
 KEY = "loopback-key"
 CLIENTS = 16

@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.server import ServerProcess
+from service.process import ServerProcess
 
 KEY = "loopback-key"
 

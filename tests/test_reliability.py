@@ -21,7 +21,7 @@ from moderation.storage.repository import SubmissionRepository
 from service.scoring import ScoringService
 from tests import photos
 from tests.conftest import submission_json
-from tests.server import ServerProcess
+from service.process import ServerProcess
 from tests.tcp_proxy import TcpProxy
 
 KEY = "loopback-key"

@@ -1,4 +1,4 @@
-"""Running the service as a real uvicorn process on loopback, for tests."""
+"""Running the service as a real uvicorn process on loopback: for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[1]  # the repository root
 
 
 def free_port() -> int:
