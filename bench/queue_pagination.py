@@ -94,7 +94,7 @@ def generate(count: int, seed: int) -> dict[str, list[tuple]]:  # type: ignore[t
             submissions.append((
                 sid, uuid.UUID(int=rng.getrandbits(128)).hex * 1, f"c-{case_number}", version,
                 member, procedure, True, "Case notes.", "{}",
-                ("scored", "partial", "decided")[decided], risk, '{"profile": {"action": "review"}}',
+                "scored", risk, '{"profile": {"action": "review"}}',
                 "[]", "{}", created + timedelta(days=version - 1), latest, priority))
     return {"submissions": submissions, "findings": findings, "decisions": decisions,
             "queue_flags": flags}

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from struct import error as struct_error  # raised by Pillow on some malformed EXIF blocks
 
 import numpy as np
-from PIL import Image, ImageOps
+import cv2
+from PIL import Image
 
 from moderation.errors import PayloadTooLarge
 from moderation.image_formats import ImageFormat, require_supported
@@ -50,8 +51,9 @@ class PreparedPhoto:
     part: str
     view: View | None
     data: bytes
-    sha256: str
+    sha256: str  # of the uploaded bytes
     format: ImageFormat
+    upload_size: int = 0
     width: int | None = None  # of the upright original
     height: int | None = None
     orientation: int = 1
@@ -62,11 +64,15 @@ class PreparedPhoto:
     stored_bytes: bytes | None = None
     # Results several checks need (OCR text, faces, perceptual hashes), computed once.
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
-    _derive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _key_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def derive(self, key: str, compute: Callable[[PreparedPhoto], T]) -> T:
-        """`compute(self)` the first time `key` is asked for; the same result afterwards."""
-        with self._derive_lock:
+        """`compute(self)` the first time `key` is asked for; the same result afterwards.
+        Checks run concurrently: a second caller waits for the first's result."""
+        with self._locks_lock:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._derived:
                 self._derived[key] = compute(self)
             return self._derived[key]
@@ -101,7 +107,7 @@ def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
     fmt = require_supported(part, data)
     photo = PreparedPhoto(
         id=photo_id, part=part, view=view, data=data,
-        sha256=hashlib.sha256(data).hexdigest(), format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(), format=fmt, upload_size=len(data),
     )
     try:
         image = _open(data)
@@ -126,9 +132,20 @@ def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
     return photo
 
 
+def restore_stored(photo_id: str, part: str, view: View | None, stored: bytes, *,
+                   upload_sha256: str, upload_size: int, metadata: list[MetadataItem],
+                   limits: IntakeSettings) -> PreparedPhoto:
+    """A photo rebuilt from its stored copy, for re-scoring: the same pixels and orientation,
+    and the identifying metadata recorded when it was uploaded."""
+    photo = inspect_upload(photo_id, part, view, stored, limits)
+    photo.sha256, photo.upload_size, photo.metadata = upload_sha256, upload_size, metadata
+    photo.stored_bytes = stored
+    return photo
+
+
 def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
     """Decode once at the working resolution, upright, RGB; or record why it cannot be."""
-    if photo.problem is not None:
+    if photo.problem is not None or photo.image is not None:
         return
     image = _open(photo.data)
     longest = max(image.size)
@@ -141,16 +158,29 @@ def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
         photo.problem = _classify_decode_error(exc)
         return
     photo.decoded_size = image.size
-    image = ImageOps.exif_transpose(image)
-    image = _to_rgb(image)
-    if max(image.size) > working_max_side:
-        image.thumbnail((working_max_side, working_max_side), Image.Resampling.BILINEAR,
-                        reducing_gap=2.0)
-    photo.image = np.asarray(image)
+    pixels = np.asarray(_to_rgb(image))
+    longest = max(pixels.shape[:2])
+    if longest > working_max_side:
+        # After DCT scaling the remaining shrink is mild (> 1/2), where bilinear does not alias;
+        # OpenCV's is ~5x faster here than its area filter or Pillow's resampling.
+        factor = working_max_side / longest
+        size = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR)
+    photo.image = np.ascontiguousarray(_upright(pixels, photo.orientation))
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to a pixel array, as ImageOps.exif_transpose would."""
+    if orientation in (2, 4, 5, 7):
+        pixels = pixels[:, ::-1]  # mirror first, then rotate as for 1, 3, 8, 6
+    turns = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}.get(orientation, 0)
+    return np.rot90(pixels, turns) if turns else pixels
 
 
 def make_stored_copy(photo: PreparedPhoto) -> None:
     """The copy the service keeps: same pixels, no metadata but the orientation."""
+    if photo.stored_bytes is not None:
+        return
     try:
         photo.stored_bytes = strip_metadata(photo.data, photo.format, photo.orientation)
     except StripError:
@@ -204,6 +234,7 @@ class PreparedSubmission:
     procedure: Procedure
     photos: list[PreparedPhoto]
     content_hash: str
+    timings_ms: dict[str, float] = field(default_factory=dict)  # intake work done before scoring
 
     @property
     def submission_id(self) -> str:

@@ -198,7 +198,7 @@ def _strip_jpeg(data: bytes, orientation: int) -> bytes:
     position = 2
     while position < len(data):
         if data[position] != 0xFF:
-            raise StripError("JPEG segment marker expected")
+            return bytes(out)  # broken structure: keep what parsed, drop the rest
         if position + 1 >= len(data):
             return bytes(out)  # truncated: keep what there is
         marker = data[position + 1]
@@ -231,16 +231,14 @@ def _strip_jpeg(data: bytes, orientation: int) -> bytes:
     return bytes(out)
 
 
+# Inside entropy-coded data, 0xFF is followed by 0x00 (stuffing), a restart marker or fill;
+# anything else is the next real marker.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def _scan_end(data: bytes, position: int) -> int:
-    while True:
-        found = data.find(b"\xff", position)
-        if found < 0 or found + 1 >= len(data):
-            return len(data)
-        following = data[found + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-            position = found + 1
-            continue
-        return found
+    found = _NEXT_MARKER.search(data, position)
+    return found.start() if found else len(data)
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

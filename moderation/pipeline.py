@@ -10,8 +10,9 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -39,6 +40,7 @@ from moderation.settings import Settings
 from moderation.taxonomy import Taxonomy, default_taxonomy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -54,6 +56,10 @@ class ModerationPipeline:
         self.settings = settings
         self.taxonomy = taxonomy
         self.checks = checks
+        # Work inside one request (decoding its photos, running its checks) shares this pool;
+        # its tasks never wait on the pool themselves, so it cannot deadlock.
+        self._pool = ThreadPoolExecutor(max_workers=settings.scoring.threads_per_request,
+                                        thread_name_prefix="request-work")
 
     @classmethod
     def from_settings(cls, settings: Settings, taxonomy: Taxonomy | None = None,
@@ -122,29 +128,45 @@ class ModerationPipeline:
                            self.settings.intake)
             for photo_id, part in targets
         ]
+        timings: dict[str, float] = {}
+        with _timed(timings, "decode"):
+            self._decode_all(photos)
+        if self.settings.intake.refuse_undecodable:
+            _refuse_undecodable(photos)
+        for photo in photos:
+            make_stored_copy(photo)
+        prepared = self._assemble(submission, photos)
+        prepared.timings_ms.update(timings)
+        return prepared
+
+    def restore(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
+        """A stored submission, rebuilt from its stored photos for re-scoring."""
+        return self._assemble(submission, photos)
+
+    def _assemble(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
         procedure = self.taxonomy.get(submission.procedure)
-        assert procedure is not None  # parse_submission checked it
+        if procedure is None:
+            raise InvalidSubmission(f"unknown procedure code '{submission.procedure}'")
         return PreparedSubmission(submission, procedure, photos, _content_hash(submission, photos))
 
     # ------------------------------------------------------------ scoring
 
     def score(self, prepared: PreparedSubmission) -> ScoreResult:
         started = time.perf_counter()
-        timings: dict[str, float] = {}
+        timings = dict(prepared.timings_ms)
         with _timed(timings, "decode"):
-            for photo in prepared.photos:
-                decode_for_checks(photo, self.settings.intake.working_max_side)
-        with _timed(timings, "strip"):
-            for photo in prepared.photos:
-                make_stored_copy(photo)
+            self._decode_all(prepared.photos)
         findings: list[Finding] = []
-        for check in self.checks:
-            with _timed(timings, check.name):
-                findings.extend(self._run_check(check, prepared))
+        # Checks are independent: they run side by side (numpy, OpenCV and the model runtimes
+        # release the GIL), and their findings come back in registry order.
+        for check, (check_findings, elapsed_ms) in zip(self.checks, self._pool.map(
+                lambda check: _timed_call(self._run_check, check, prepared), self.checks)):
+            findings.extend(check_findings)
+            timings[check.name] = elapsed_ms
         gates = {check.name: check.destinations for check in self.checks}
         thresholds = {check.name: check.settings for check in self.checks}
         recommendation = recommend(findings, gates, thresholds, self.settings.policy)
-        timings["total"] = (time.perf_counter() - started) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000 + sum(prepared.timings_ms.values())
         return ScoreResult(
             submission_id=prepared.submission_id,
             case_id=prepared.submission.case_id,
@@ -156,6 +178,10 @@ class ModerationPipeline:
             models=_models_used(self.checks, findings),
             timings_ms={name: round(ms, 2) for name, ms in timings.items()},
         )
+
+    def _decode_all(self, photos: list[PreparedPhoto]) -> None:
+        side = self.settings.intake.working_max_side
+        list(self._pool.map(lambda photo: decode_for_checks(photo, side), photos))
 
     def _run_check(self, check: Check, prepared: PreparedSubmission) -> list[Finding]:
         try:
@@ -186,6 +212,12 @@ class ModerationPipeline:
         )
 
 
+def _timed_call(function: Callable[..., T], *args: object) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = function(*args)
+    return result, (time.perf_counter() - started) * 1000
+
+
 class _timed:
     def __init__(self, timings: dict[str, float], name: str) -> None:
         self.timings, self.name = timings, name
@@ -196,6 +228,17 @@ class _timed:
     def __exit__(self, *exc_info: object) -> None:
         elapsed = (time.perf_counter() - self.started) * 1000
         self.timings[self.name] = self.timings.get(self.name, 0.0) + elapsed
+
+
+def _refuse_undecodable(photos: list[PreparedPhoto]) -> None:
+    broken = [photo for photo in photos if photo.problem is not None]
+    if broken:
+        raise InvalidSubmission(
+            "photo(s) cannot be decoded: " + "; ".join(
+                f"{photo.target} (file part '{photo.part}') is {photo.problem.code}: "
+                f"{photo.problem.message}" for photo in broken if photo.problem),
+            [{"loc": [photo.target], "msg": photo.problem.message, "type": f"integrity.{photo.problem.code}"}
+             for photo in broken if photo.problem])
 
 
 def _content_hash(submission: Submission, photos: list[PreparedPhoto]) -> str:
@@ -211,7 +254,7 @@ def _content_hash(submission: Submission, photos: list[PreparedPhoto]) -> str:
 def _photo_info(photo: PreparedPhoto) -> PhotoInfo:
     return PhotoInfo(id=photo.id, sha256=photo.sha256, stored_sha256=photo.stored_sha256,
                      format=photo.format.value, width=photo.width, height=photo.height,
-                     bytes=len(photo.data))
+                     bytes=photo.upload_size)
 
 
 def _models_used(checks: list[Check], findings: list[Finding]) -> list[ModelRef]:

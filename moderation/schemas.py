@@ -70,7 +70,7 @@ class Submission(BaseModel):
 
     case_id: str = Field(pattern=IDENTIFIER_PATTERN)
     member_id: str = Field(pattern=IDENTIFIER_PATTERN)
-    procedure: str = Field(min_length=1, max_length=64)
+    procedure: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     consent_confirmed: StrictBool
     description: str = ""
     fields: dict[str, Any] = Field(default_factory=dict)

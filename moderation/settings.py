@@ -52,6 +52,20 @@ class IntakeSettings(BaseModel):
     max_photo_sets: int = Field(12, ge=1)
     max_submission_json_bytes: int = Field(256 * 1024, gt=0)
     max_description_chars: int = Field(20_000, gt=0)
+    refuse_undecodable: bool = Field(
+        True, description="answer 422 (nothing stored) when a photo cannot be decoded at all")
+
+
+class ScoringSettings(BaseModel):
+    workers: int = Field(2, ge=1, description="submissions scored at once")
+    threads_per_request: int = Field(2, ge=1, description="threads decoding one submission's "
+                                     "photos and running its checks side by side")
+    max_pending: int = Field(16, ge=1, description="requests admitted at once; more get 503")
+    retry_after_s: int = Field(2, ge=1)
+    claim_lease_s: float = Field(60.0, gt=0, description="after this, an unscored submission "
+                                 "is taken over and re-scored by any worker")
+    recovery_interval_s: float = Field(15.0, gt=0)
+    wait_for_same_content_s: float = Field(30.0, ge=0)
 
 
 class PolicySettings(BaseModel):
@@ -91,6 +105,9 @@ class Settings(BaseSettings):
 
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    extra_checks: dict[str, str] = Field(
+        default_factory=dict, description="checks added by configuration: name -> import path")
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
 

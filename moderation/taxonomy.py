@@ -6,6 +6,7 @@ submission's procedure-specific fields against it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 PROCEDURES_FILE = Path(__file__).with_name("procedures.toml")
+
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 FieldType = Literal["integer", "number", "string", "boolean", "enum"]
 
@@ -76,6 +79,11 @@ class Procedure(BaseModel):
         """(field name, problem) for every value that does not fit, and every missing required one."""
         problems = []
         for name, value in values.items():
+            if not _FIELD_NAME.fullmatch(name):
+                # Not echoed: a hostile key could be anything.
+                problems.append(("(unnamed)", "a field name may hold only letters, digits and _ "
+                                              "(at most 64)"))
+                continue
             spec = self.field(name)
             if spec is None:
                 problems.append((name, f"is not a field of procedure {self.code}"))

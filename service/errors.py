@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from moderation.errors import InputError
+from service.scoring import ServiceBusy
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,11 @@ def install_error_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         return JSONResponse({"detail": "the request is not valid", "errors": errors},
                             status_code=422)
+
+    @app.exception_handler(ServiceBusy)
+    async def busy(_request: Request, exc: ServiceBusy) -> JSONResponse:
+        return JSONResponse({"detail": "the scoring queue is full; retry shortly"},
+                            status_code=503, headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:

@@ -14,6 +14,7 @@ from moderation.storage.db import make_engine, make_session_factory, migrate
 from moderation.storage.images import ImageStore
 from moderation.storage.repository import SubmissionRepository
 from service.review_runtime import ReviewServices
+from service.scoring import ScoringService
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Runtime:
     images: ImageStore
     repository: SubmissionRepository
     pipeline: ModerationPipeline
+    scoring: ScoringService
     review: ReviewServices
 
     @classmethod
@@ -40,8 +42,12 @@ class Runtime:
                  ", ".join(check.name for check in pipeline.checks), engine.dialect.name)
         if not settings.api_keys:
             log.warning("API_KEYS is empty: POST /v1/score will refuse every request")
-        return cls(settings, engine, sessions, images, SubmissionRepository(sessions, images),
-                   pipeline, ReviewServices.build(settings.review, sessions))
+        repository = SubmissionRepository(sessions, images)
+        scoring = ScoringService(settings, pipeline, repository)
+        scoring.start_recovery()
+        return cls(settings, engine, sessions, images, repository, pipeline, scoring,
+                   ReviewServices.build(settings.review, sessions))
 
     def close(self) -> None:
+        self.scoring.close()
         self.engine.dispose()

@@ -183,14 +183,14 @@ def test_nothing_stored_changes_after_bad_input(client: TestClient) -> None:
     assert [v["submission_id"] for v in versions] == [good["submission_id"]]
 
 
-def test_broken_photo_is_stored_and_flagged_not_refused(client: TestClient) -> None:
+def test_an_undecodable_photo_is_refused_with_the_integrity_reason(client: TestClient) -> None:
     response = post_score(client, files={"b1": photos.jpeg(),
                                          "a1": photos.truncated(photos.jpeg(photos.scene(seed=8)))})
-    assert response.status_code == 201
+    assert response.status_code == 422
     body = response.json()
-    assert body["recommendation"]["profile"]["action"] == "reject"
-    integrity = [f for f in body["findings"] if f["check"] == "integrity" and f["verdict"] == "fail"]
-    assert integrity[0]["evidence"]["values"]["problem"] == "truncated"
+    assert "photo:set1/after (file part 'a1') is truncated" in body["detail"]
+    assert body["errors"][0]["type"] == "integrity.truncated"
+    assert client.get("/v1/cases/c-1042/versions", headers={"X-API-Key": API_KEY}).status_code == 404
 
 
 def test_procedures_are_listed(client: TestClient) -> None:

@@ -26,7 +26,22 @@ def score(pipeline: ModerationPipeline, before: bytes, after: bytes, **overrides
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> ModerationPipeline:
-    return ModerationPipeline.from_settings(Settings(data_dir=tmp_path))
+    # Undecodable photos are scored here rather than refused, to see the integrity findings.
+    return ModerationPipeline.from_settings(
+        Settings(data_dir=tmp_path, intake={"refuse_undecodable": False}))
+
+
+def test_undecodable_photos_are_refused_by_default(tmp_path: Path) -> None:
+    from moderation.errors import InvalidSubmission
+
+    pipeline = ModerationPipeline.from_settings(Settings(data_dir=tmp_path))
+    submission = pipeline.parse_submission(submission_json())
+    broken = photos.truncated(photos.jpeg(photos.scene(seed=3)))
+    with pytest.raises(InvalidSubmission) as refused:
+        pipeline.prepare(submission, {"b1": photos.jpeg(), "a1": broken})
+    assert "photo:set1/after (file part 'a1') is truncated" in refused.value.message
+    assert refused.value.errors == [{"loc": ["photo:set1/after"], "type": "integrity.truncated",
+                                     "msg": "the file ends before the image data does"}]
 
 
 def findings_of(result, check: str) -> dict[str, object]:

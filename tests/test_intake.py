@@ -149,3 +149,15 @@ def test_progressive_jpeg_survives_stripping() -> None:
     assert photo.stored_bytes is not None
     stored = Image.open(io.BytesIO(photo.stored_bytes))
     assert np.array_equal(np.asarray(stored), np.asarray(Image.open(io.BytesIO(original))))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_transpose(orientation: int) -> None:
+    from PIL import ImageOps
+
+    image = photos.scene(120, 80, seed=orientation)
+    data = photos.jpeg(image, exif=photos.exif_with(orientation=orientation), quality=100)
+    photo = prepared(data)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    assert photo.image is not None and photo.image.shape == expected.shape
+    assert np.abs(photo.image.astype(int) - expected.astype(int)).max() <= 1

@@ -6,6 +6,7 @@ Walks the reviewer's whole path and writes the screenshots shown in the README."
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,6 @@ from moderation.settings import Settings
 from moderation.storage.db import make_engine, make_session_factory
 from service.auth.accounts import AccountStore
 from tests.review_data import PHI_NAME, seed_review_demo
-from tests.test_server import free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -34,6 +34,12 @@ PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

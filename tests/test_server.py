@@ -3,56 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import photos
+from service.process import ServerProcess
 from tests.conftest import submission_json
 
 KEY = "loopback-key"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("server-data")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({"PORT": str(port), "DATA_DIR": str(data_dir), "API_KEYS": f"{KEY},other"})
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"],
-                               cwd=Path(__file__).parents[1], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the server did not become ready: "
-                    + (data_dir / "server.log").read_text(errors="replace")[-2000:])
-    yield base
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    process = ServerProcess(tmp_path_factory.mktemp("server-data"), api_keys=f"{KEY},other").start()
+    yield process.base
+    process.stop()
     # The log is there for operators: it must hold no PHI.
-    text = (data_dir / "server.log").read_text(errors="replace")
+    text = process.log()
     assert "Jane Roe" not in text and "IMG_0001" not in text
 
 

@@ -27,7 +27,8 @@ def load_check_class(path: str) -> type[Check]:
 def build_checks(context: CheckContext, registry: dict[str, str] | None = None) -> list[Check]:
     """Instantiate every enabled check, in registry order."""
     checks = []
-    for name, path in (registry or CHECKS).items():
+    entries = {**(registry or CHECKS), **context.settings.extra_checks}
+    for name, path in entries.items():
         check_settings = context.settings.check(name)
         if not check_settings.enabled:
             continue

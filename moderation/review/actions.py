@@ -18,9 +18,6 @@ from moderation.settings import RejectReason
 from moderation.storage.review_tables import DecisionRow, FindingLabelRow
 from moderation.storage.tables import FindingRow, SubmissionRow, utcnow
 
-_STORED_STATUS = {"pending": "scored", "partial": "partial", "decided": "decided"}
-
-
 class NotFound(InputError):
     status_code = 404
 
@@ -111,7 +108,6 @@ class ReviewActions:
             session.flush()
             stage = _stage(session, submission_id)
             queue_index.reprioritise(session, submission, decided=stage)
-            submission.status = _STORED_STATUS[STATUS_OF_STAGE[stage]]
             audit.append(session, actor, "decision.set", f"{request.destination} decision",
                          case_id=submission.case_id, submission_id=submission_id,
                          previous=previous, new=new)

@@ -23,6 +23,7 @@ from moderation.review.schemas import (
     VersionRef,
 )
 from moderation.settings import RejectReason
+from moderation.storage.repository import SCORED
 from moderation.storage.review_tables import DecisionRow, FindingLabelRow, UserRow
 from moderation.storage.tables import FindingRow, SubmissionRow
 
@@ -45,14 +46,16 @@ class CaseReader:
     def submission_id(self, case_id: str, version: int) -> str | None:
         with self.sessions() as session:
             return session.scalar(select(SubmissionRow.id).where(
-                SubmissionRow.case_id == case_id, SubmissionRow.version == version))
+                SubmissionRow.case_id == case_id, SubmissionRow.version == version,
+                SubmissionRow.status == SCORED))
 
     def get(self, case_id: str, version: int | None = None) -> CaseDetail | None:
         with self.sessions() as session:
             versions = list(session.execute(
                 select(SubmissionRow.version, SubmissionRow.id, SubmissionRow.created_at,
                        SubmissionRow.queue_priority)
-                .where(SubmissionRow.case_id == case_id).order_by(SubmissionRow.version)))
+                .where(SubmissionRow.case_id == case_id, SubmissionRow.status == SCORED)
+                .order_by(SubmissionRow.version)))
             if not versions:
                 return None
             chosen = versions[-1] if version is None else next(
@@ -78,9 +81,9 @@ class CaseReader:
                           for v in versions],
                 member_id=row.member_id, procedure=row.procedure,
                 consent_confirmed=row.consent_confirmed, description=row.description,
-                fields=row.fields, risk=row.risk,
+                fields=row.fields, risk=row.risk or 0.0,
                 status=STATUS_OF_STAGE[stage_of(row.queue_priority)],
-                recommendation=row.recommendation, created_at=row.created_at,
+                recommendation=row.recommendation or {}, created_at=row.created_at,
                 photo_sets=_photo_sets(row),
                 findings=findings,
                 texts=_texts(row.description, row.fields, findings),

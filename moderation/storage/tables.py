@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import true
+from sqlalchemy.sql.expression import false
 
 
 def utcnow() -> datetime:
@@ -26,7 +26,8 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON,
+                           dict[str, Any] | None: JSON, list[Any] | None: JSON}
 
 
 class StoredImage(Base):
@@ -62,15 +63,20 @@ class SubmissionRow(Base):
     consent_confirmed: Mapped[bool] = mapped_column(Boolean)
     description: Mapped[str] = mapped_column(Text)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="scored", index=True)
-    risk: Mapped[float] = mapped_column(Float)
-    recommendation: Mapped[dict[str, Any]] = mapped_column(JSON)
-    models: Mapped[list[Any]] = mapped_column(JSON)
-    timings_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # received: stored, not scored yet (a worker claims it); scored: findings stored.
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    risk: Mapped[float | None] = mapped_column(Float)
+    recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    models: Mapped[list[Any] | None] = mapped_column(JSON)
+    timings_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Review state: only the newest version of a case is in the queue; its position there is
-    # `queue_priority` (see moderation.review.queue.priority_of), kept in step with decisions.
-    is_latest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Review state: only the newest scored version of a case is in the queue (set when it is
+    # scored); its place there is `queue_priority` (moderation.review.priority), kept in step
+    # with decisions by moderation.review.queue_index.
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     queue_priority: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
 
     photos: Mapped[list[SubmissionPhoto]] = relationship(
@@ -94,6 +100,9 @@ class SubmissionPhoto(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer)
     image_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), index=True)
+    # Identifying metadata found in the upload (the stored copy has none), so a re-score of
+    # the stored copy reports it again.
+    photo_metadata: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="photos")
     image: Mapped[StoredImage | None] = relationship()

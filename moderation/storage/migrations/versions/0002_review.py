@@ -1,7 +1,7 @@
 """staff review: accounts, sessions, API keys, finding labels, decisions, audit log, queue index
 
 Revision ID: 0002_review
-Revises: 0001
+Revises: 0004_durable
 Create Date: 2026-11-25 15:00:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_review"
-down_revision = "0001"
+down_revision = "0004_durable"  # "0001" on its branch; relinked when main was merged in
 branch_labels = None
 depends_on = None
 
@@ -19,7 +19,7 @@ _APPEND_ONLY_MESSAGE = "audit_log is append-only"
 
 def upgrade() -> None:
     with op.batch_alter_table("submissions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("is_latest", sa.Boolean(), server_default=sa.true(),
+        batch_op.add_column(sa.Column("is_latest", sa.Boolean(), server_default=sa.false(),
                                       nullable=False))
         batch_op.add_column(sa.Column("queue_priority", sa.Float(), server_default="1",
                                       nullable=False))
@@ -29,10 +29,11 @@ def upgrade() -> None:
         batch_op.create_index("ix_submissions_queue_member",
                               ["member_id", "is_latest", "queue_priority", "id"])
         batch_op.create_index("ix_submissions_created", ["created_at"])
-    # Rows scored before this revision: none decided yet, only the newest version is queued.
-    op.execute("UPDATE submissions SET queue_priority = 1 - risk")
-    op.execute("UPDATE submissions SET is_latest = false WHERE version < "
-               "(SELECT max(s2.version) FROM submissions s2 WHERE s2.case_id = submissions.case_id)")
+    # Rows scored before this revision: none decided yet; the newest scored version is queued.
+    op.execute("UPDATE submissions SET queue_priority = 1 - COALESCE(risk, 0)")
+    op.execute("UPDATE submissions SET is_latest = CASE WHEN status = 'scored' AND version = "
+               "(SELECT max(s2.version) FROM submissions s2 WHERE s2.case_id = submissions.case_id"
+               " AND s2.status = 'scored') THEN true ELSE false END")
 
     op.create_table(
         "queue_flags",
