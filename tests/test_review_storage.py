@@ -29,7 +29,8 @@ from moderation.settings import Settings
 from moderation.storage.repository import SubmissionRepository
 from moderation.storage.review_tables import AuditRow
 from moderation.storage.tables import SubmissionRow
-from tests import review_data
+from tests import photos, review_data
+from tests.conftest import submission_json
 from tests.review_data import PHI_NAME, PHI_NOTES, finding, open_repository, phi_case_findings
 
 REVIEWER = Actor(id=None, name="rita", role=Role.REVIEWER)
@@ -113,6 +114,28 @@ def test_a_new_version_replaces_the_old_one_in_the_queue(repository, pipeline, t
     with pytest.raises(StaleVersion):
         approve(actions, first.submission_id, "gallery")
     assert cases.get("c-v").submission_id == second.submission_id  # type: ignore[union-attr]
+
+
+def test_a_version_enters_the_queue_when_scored_and_rescoring_keeps_decisions(
+        repository, pipeline, tools) -> None:
+    queue, _, actions = tools
+    first = seed_case(repository, pipeline, case_id="c-r", description="first", seed=1)
+    approve(actions, first.submission_id)
+    submission = pipeline.parse_submission(submission_json(case_id="c-r", description="second"))
+    prepared = pipeline.prepare(submission, {"b1": photos.jpeg(photos.scene(400, 300, seed=8)),
+                                             "a1": photos.jpeg(photos.scene(400, 300, seed=9))})
+    receipt = repository.receive(prepared)  # stored, not scored yet: v1 stays in the queue
+    items = queue.page(QueueFilters(status=QueueStatus.ALL)).items
+    assert [(i.version, i.status) for i in items] == [(1, "partial")]
+    result = pipeline.score(prepared)
+    repository.complete(receipt.submission_id, result)
+    items = queue.page(QueueFilters(status=QueueStatus.ALL)).items
+    assert [(i.version, i.status) for i in items] == [(2, "pending")]
+    approve(actions, receipt.submission_id, "gallery")
+    repository.complete(receipt.submission_id, result)  # scored again (new models)
+    items = queue.page(QueueFilters(status=QueueStatus.ALL)).items
+    assert [(i.version, i.status, i.decisions) for i in items] == [
+        (2, "partial", {"gallery": "approve"})]
 
 
 def test_keyset_pages_walk_forward_and_back_without_gaps(repository, pipeline, tools) -> None:

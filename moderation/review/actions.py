@@ -18,6 +18,7 @@ from moderation.settings import RejectReason
 from moderation.storage.review_tables import DecisionRow, FindingLabelRow
 from moderation.storage.tables import FindingRow, SubmissionRow, utcnow
 
+
 class NotFound(InputError):
     status_code = 404
 
