@@ -23,6 +23,7 @@ def is_page(request: Request) -> bool:
 def install_page_error_handlers(app: FastAPI) -> None:
     json_input_error = app.exception_handlers.get(InputError)
     json_validation_error = app.exception_handlers.get(RequestValidationError)
+    json_http_error = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> Response:
@@ -31,7 +32,7 @@ def install_page_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not is_page(request):
-            return await http_exception_handler(request, exc)
+            return await json_http_error(request, exc)  # type: ignore[misc]
         return _page(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(InputError)
