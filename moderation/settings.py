@@ -54,6 +54,15 @@ class IntakeSettings(BaseModel):
     max_description_chars: int = Field(20_000, gt=0)
 
 
+class PhiSettings(BaseModel):
+    """The one PHI text detector that `phi_text` and `phi_image` (OCR text) share."""
+
+    detector: str = Field("nlp.detector:build_detector",
+                          description="import path of a factory returning a PhiTextDetector")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="keyword arguments of that factory")
+
+
 class PolicySettings(BaseModel):
     expected_checks: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -75,6 +84,7 @@ class Settings(BaseSettings):
 
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    phi: PhiSettings = Field(default_factory=PhiSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @field_validator("api_keys", mode="before")

@@ -1,0 +1,53 @@
+"""Text that looks like PHI in a case note and is not: eponyms, products, volumes, sizes...
+
+Configured as named term lists and named regular expressions (`[phi.options.allow_list]`,
+`[phi.options.allow_patterns]`). A span is allowed when every word in it is covered by an
+allowed term or pattern, apart from titles, roman numerals and a few function words: so
+"Pitanguy" and "Dr. Pitanguy" are allowed, "Le Fort III" is allowed, and "June 3, 2024" is
+not allowed by a pattern for a year alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+IGNORABLE = {
+    "dr", "mr", "mrs", "ms", "prof", "doctor", "the", "a", "an", "of", "and", "de", "la", "le",
+    "s", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x",
+}
+
+
+class AllowList:
+    def __init__(self, terms: Mapping[str, Iterable[str]], patterns: Mapping[str, str]) -> None:
+        words = sorted({t.strip() for group in terms.values() for t in group if t.strip()},
+                       key=len, reverse=True)
+        self.term_regex = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)",
+                       re.IGNORECASE)
+            if words else None
+        )
+        self.patterns = [re.compile(pattern) for pattern in patterns.values()]
+
+    def covered(self, text: str) -> list[tuple[int, int]]:
+        """Character ranges of `text` that allowed terms and patterns cover."""
+        ranges = []
+        if self.term_regex is not None:
+            ranges += [m.span() for m in self.term_regex.finditer(text)]
+        for pattern in self.patterns:
+            ranges += [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
+        return ranges
+
+    @staticmethod
+    def allows(text: str, start: int, end: int, covered: list[tuple[int, int]]) -> bool:
+        """True when every word of text[start:end] lies in a covered range or is ignorable."""
+        overlapping = [(s, e) for s, e in covered if s < end and e > start]
+        if not overlapping:
+            return False
+        for word in WORD.finditer(text, start, end):
+            if word.group().lower() in IGNORABLE:
+                continue
+            if not any(s <= word.start() and word.end() <= e for s, e in overlapping):
+                return False
+        return True

