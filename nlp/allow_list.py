@@ -30,19 +30,24 @@ class AllowList:
         )
         self.patterns = [re.compile(pattern) for pattern in patterns.values()]
 
-    def covered(self, text: str) -> list[tuple[int, int]]:
-        """Character ranges of `text` that allowed terms and patterns cover."""
+    MARGIN = 60  # characters around a span in which an allowed term may start or end
+
+    def covered(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+        """Character ranges that allowed terms and patterns cover, near text[start:end]."""
+        end = len(text) if end is None else end
+        low, high = max(0, start - self.MARGIN), min(len(text), end + self.MARGIN)
+        window = text[low:high]
         ranges = []
         if self.term_regex is not None:
-            ranges += [m.span() for m in self.term_regex.finditer(text)]
+            ranges += [(m.start() + low, m.end() + low) for m in self.term_regex.finditer(window)]
         for pattern in self.patterns:
-            ranges += [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
+            ranges += [(m.start() + low, m.end() + low) for m in pattern.finditer(window)
+                       if m.end() > m.start()]
         return ranges
 
-    @staticmethod
-    def allows(text: str, start: int, end: int, covered: list[tuple[int, int]]) -> bool:
+    def allows(self, text: str, start: int, end: int) -> bool:
         """True when every word of text[start:end] lies in a covered range or is ignorable."""
-        overlapping = [(s, e) for s, e in covered if s < end and e > start]
+        overlapping = [(s, e) for s, e in self.covered(text, start, end) if s < end and e > start]
         if not overlapping:
             return False
         for word in WORD.finditer(text, start, end):

@@ -10,7 +10,6 @@ import re
 
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -25,6 +24,7 @@ from presidio_analyzer.predefined_recognizers import (
 from moderation.schemas import Span
 from nlp.allow_list import AllowList
 from nlp.config import PhiDetectorOptions
+from nlp.context import WindowContextEnhancer
 from nlp.engine import PhiNlpEngine, quiet_presidio_logs
 from nlp.entities import AUTHOR, FROM_PRESIDIO, PATIENT, PHI_ENTITIES
 from nlp.recognizers import author_names, clinical_recognizers
@@ -34,8 +34,12 @@ OFFLINE_TLD_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 MONTH_OR_NUMERIC_DATE = re.compile(
     r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\b|\d{1,4}[/\-.]\d{1,2}",
     re.IGNORECASE)
-FAX_BEFORE = re.compile(r"\bfax\b[^\d]{0,12}$", re.IGNORECASE)
-WARM_UP = "Seen on June 3, 2024 by Mr. Smith at 12 Main Street (MRN 123456)."
+FAX_BEFORE = re.compile(r"\bfax\w*\b[^\d]{0,12}$", re.IGNORECASE)
+ABBREVIATION = re.compile(r"^[A-Z]{2,5}$")
+SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s+|\n\s*)$")
+WARM_UP = ("Drains out. Seen on June 3, 2024 by Mr. Smith at 12 Main Street (MRN 123456), "
+           "phone 020 7946 0958, mail a.smith@example.com, www.example.com.")
+NER_TYPES = {"PERSON", "LOCATION", "DATE_TIME"}
 AUTHOR_TYPES = {"AUTHOR_PERSON": "PERSON", "AUTHOR_ORGANIZATION": "ORGANIZATION"}
 
 
@@ -46,11 +50,58 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return OFFLINE_TLD_EXTRACT(pattern_text).fqdn != ""
 
 
+class CandidateUrlRecognizer(UrlRecognizer):
+    """Presidio's URL recognizer with its top-level domains looked up in a set: its regex
+    tries some 600 alternatives at every position of the text, the slowest step of all."""
+
+    CANDIDATE = re.compile(
+        r"(?i)(?<![\w@.\-])(?:https?://)?(?:www\d{0,3}\.)?[a-z0-9\-]+(?:\.[a-z0-9\-]+)*"
+        r"\.(?P<tld>[a-z]{2,24})(?![a-z0-9\-@])(?:/[^\s()<>\"']*)?")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tlds = set(re.findall(r"\(\?:([a-z]+)\)", UrlRecognizer.BASE_URL_REGEX))
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
+        results = []
+        for match in self.CANDIDATE.finditer(text):
+            if match.group("tld").lower() not in self.tlds:
+                continue
+            value = match.group().rstrip(".,;:")
+            score = 0.6 if value.lower().startswith(("http://", "https://")) else 0.5
+            results.append(RecognizerResult(
+                entity_type="URL", start=match.start(), end=match.start() + len(value),
+                score=score, recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+        return results
+
+
+class CandidatePhoneRecognizer(PhoneRecognizer):
+    """Presidio's phonenumbers-based recognizer, run only where a phone number could be (a run
+    of seven or more digits): phonenumbers parses every number in a text once per region."""
+
+    CANDIDATE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,22}\d")
+    DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
+        results = []
+        for match in self.CANDIDATE.finditer(text):
+            if sum(c.isdigit() for c in match.group()) < 7 or self.DATE_LIKE.fullmatch(match.group()):
+                continue
+            start = max(0, match.start() - 1)
+            for result in super().analyze(text[start:match.end() + 1], entities, None):
+                result.start += start
+                result.end += start
+                results.append(result)
+        return results
+
+
 def presidio_recognizers() -> list:
     """Presidio's own recognizers for the Safe Harbor identifiers it covers."""
     return [
-        OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer(), UsSsnRecognizer(),
-        PhoneRecognizer(supported_regions=("US", "CA", "GB")),
+        OfflineEmailRecognizer(), CandidateUrlRecognizer(), IpRecognizer(), UsSsnRecognizer(),
+        CandidatePhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "CH")),
         CreditCardRecognizer(), IbanRecognizer(),
     ]
 
@@ -67,7 +118,8 @@ class PresidioPhiDetector:
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON", "LOCATION",
                                                                     "DATE_TIME"]))
-        for recognizer in presidio_recognizers() + clinical_recognizers() + author_names(
+        regions = options.allow_list.get("places_above_state", [])
+        for recognizer in presidio_recognizers() + clinical_recognizers(regions) + author_names(
                 options.author_names, options.practice_names):
             registry.add_recognizer(recognizer)
         for recognizer in registry.recognizers:
@@ -77,9 +129,9 @@ class PresidioPhiDetector:
         self.analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=nlp_engine, supported_languages=["en"],
             default_score_threshold=0.0,
-            context_aware_enhancer=LemmaContextAwareEnhancer(context_prefix_count=6,
-                                                             context_suffix_count=1),
+            context_aware_enhancer=WindowContextEnhancer(),
         )
+        self.nlp = nlp_engine.nlp["en"]
         self.allow_list = AllowList(options.allow_list, options.allow_patterns)
         self.clinician_titles = {t.lower().rstrip(".") for t in options.clinician_titles}
         self.analyze(WARM_UP, context="description")  # the first call pays one-off set-up
@@ -99,16 +151,15 @@ class PresidioPhiDetector:
             return []
         context_words = [w for w in re.split(r"[\W_]+", context or "") if w] or None
         results = self.analyzer.analyze(text=text, language="en", context=context_words)
-        covered = self.allow_list.covered(text)
+        self._from_ner: set[tuple[int, int, str]] = set()
         spans = []
         for result in results:
-            span = self._to_span(text, result, covered)
+            span = self._to_span(text, result)
             if span is not None:
                 spans.append(span)
-        return _resolve_overlaps(spans)
+        return _resolve_overlaps(spans, self._from_ner)
 
-    def _to_span(self, text: str, result: RecognizerResult,
-                 covered: list[tuple[int, int]]) -> Span | None:
+    def _to_span(self, text: str, result: RecognizerResult) -> Span | None:
         start, end = result.start, result.end
         if result.entity_type in AUTHOR_TYPES:
             return Span(start=start, end=end, entity_type=AUTHOR_TYPES[result.entity_type],
@@ -120,25 +171,58 @@ class PresidioPhiDetector:
         if result.entity_type == "DATE_TIME" and not MONTH_OR_NUMERIC_DATE.search(
                 text, start, end):
             return None  # spaCy's DATE holds durations, years and seasons: none is PHI
+        from_ner = result.entity_type in NER_TYPES and \
+            result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == "SpacyRecognizer"
         if entity == "PERSON" and self._after_clinician_title(text, start):
             return None
         if entity == "PHONE_NUMBER" and FAX_BEFORE.search(text, max(0, start - 20), start):
             entity = "FAX_NUMBER"
         if result.score < self.options.threshold_for(entity):
             return None
-        if self.allow_list.allows(text, start, end, covered):
+        if self.allow_list.allows(text, start, end):
             return None
-        return Span(start=start, end=end, entity_type=entity, score=round(result.score, 4),
+        if from_ner and entity != "DATE" and not self._plausible_name(text, start, end):
+            return None
+        span = Span(start=start, end=end, entity_type=entity, score=round(result.score, 4),
                     category=PATIENT)
+        if from_ner:
+            self._from_ner.add((span.start, span.end, span.entity_type))
+        return span
+
+    def _plausible_name(self, text: str, start: int, end: int) -> bool:
+        """spaCy's small model tags sentence-initial nouns ("Drains removed...") and
+        abbreviations as names and places; keep a span only when it can be a proper name."""
+        value = text[start:end]
+        if ABBREVIATION.match(value) or any(c.isdigit() for c in value) or value[:1].islower():
+            return False
+        if " " in value.strip() or not SENTENCE_START.search(text, 0, start):
+            return True
+        return self._is_proper_noun(text, start, end)
+
+    def _is_proper_noun(self, text: str, start: int, end: int) -> bool:
+        """The tagger, on the sentence around one ambiguous word only (it is left out of the
+        pipeline for speed)."""
+        sentence_end = re.search(r"[.!?;\n]", text[end:])
+        window = text[start:end + (sentence_end.start() if sentence_end else 80)][:200]
+        doc = self.nlp.make_doc(window)
+        for name in ("tok2vec", "tagger"):
+            doc = self.nlp.get_pipe(name)(doc)
+        return doc[0].tag_ in ("NNP", "NNPS")
 
     def _after_clinician_title(self, text: str, start: int) -> bool:
         before = re.search(r"(\w+)\.?\s*$", text[max(0, start - 12):start])
         return bool(before) and before.group(1).lower() in self.clinician_titles
 
 
-def _resolve_overlaps(spans: list[Span]) -> list[Span]:
-    """Where spans overlap, keep the author's, then the higher score, then the longer."""
-    ranked = sorted(spans, key=lambda s: (s.category != AUTHOR, -s.score, -(s.end - s.start)))
+def _resolve_overlaps(spans: list[Span], from_ner: set[tuple[int, int, str]]) -> list[Span]:
+    """Where spans overlap, keep the author's, then a pattern's (it read a label or a shape;
+    the small NER model often confuses names, places and dates), then the higher score,
+    then the longer."""
+    def rank(span: Span) -> tuple:
+        by_pattern = (span.start, span.end, span.entity_type) not in from_ner and span.score >= 0.5
+        return (span.category != AUTHOR, not by_pattern, -span.score, -(span.end - span.start))
+
+    ranked = sorted(spans, key=rank)
     kept: list[Span] = []
     for span in ranked:
         if all(span.end <= k.start or span.start >= k.end for k in kept):

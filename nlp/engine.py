@@ -32,8 +32,8 @@ def require_installed(model_name: str) -> None:
 
 
 class PhiNlpEngine(SpacyNlpEngine):
-    """Presidio's spaCy engine with components left out, and lower-cased tokens standing in
-    for lemmas when the lemmatizer is one of them (context words still match)."""
+    """Presidio's spaCy engine with components left out (the NER of the small English models
+    has its own token-to-vector layer) and no lemma lists built."""
 
     def __init__(self, model_name: str, disable: list[str], ner_score: float) -> None:
         super().__init__(
@@ -56,10 +56,12 @@ class PhiNlpEngine(SpacyNlpEngine):
         self.nlp = {"en": nlp}
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        artifacts = super()._doc_to_nlp_artifact(doc, language)
-        if not self.nlp["en"].has_pipe("lemmatizer"):  # disabled components are not listed
-            artifacts.lemmas = [token.lower_ for token in doc]
-        return artifacts
+        """Entities only: context words are read from the text around a match
+        (`nlp.context.WindowContextEnhancer`), so no lemma or keyword list is built."""
+        entities, scores = self._get_updated_entities(
+            list(doc.ents), self._get_scores_for_entities(doc))
+        return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[], lemmas=[],
+                            nlp_engine=None, language=language, scores=scores)
 
 
 class RedactLogArguments(logging.Filter):

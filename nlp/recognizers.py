@@ -125,7 +125,8 @@ def account_numbers() -> ShapeRecognizer:
     return ShapeRecognizer("ACCOUNT_NUMBER", [
         labelled("account", ["account", "acct", "acc", "billing account", "billing",
                              "bank account", "patient account", "financing account",
-                             "payment plan", "CareCredit"]),
+                             "payment plan", "CareCredit", "card", "credit card", "debit card",
+                             "card ending", "IBAN"]),
     ], name="AccountNumberRecognizer")
 
 
@@ -179,6 +180,10 @@ def phone_numbers() -> ShapeRecognizer:
               rf"[\s.\-]\d{{4}}{extension}(?![\w\-])", 0.7, I),
         Shape("international", r"(?<![\w+])\+\d{1,3}[\s.\-]?(?:\(0?\d{1,4}\)[\s.\-]?)?"
               r"\d{1,4}(?:[\s.\-]\d{2,4}){1,4}(?![\w\-])", 0.6),
+        Shape("labelled", r"(?i:\b(?:phone|tel|telephone|cell|cellphone|mobile|fax|call (?:me|her|him)"
+              r"(?: on| at)?|reach (?:me|her|him) at|contact number)\b\.?\s*(?:is\s+)?[:#]?\s*)"
+              r"(?P<value>\+?(?:\(\d{1,4}\)\s?)?\d[\d\s.\-]{4,16}\d)(?![\d/])", 0.8,
+              validate=lambda v: sum(c.isdigit() for c in v) >= 6),
     ], name="NorthAmericanPhoneRecognizer",
         context=["phone", "telephone", "tel", "cell", "mobile", "call", "fax", "contact",
                  "reach", "text"])
@@ -242,6 +247,10 @@ def person_names() -> ShapeRecognizer:
         Shape("label", rf"(?i:\b(?:patient name|pt name|name|full name|emergency contact|"
               rf"next of kin|contact person|signed by patient|patient signature)\s*[:\-]\s*)"
               rf"(?P<value>{name})", 0.85),
+        Shape("patient_name", rf"(?i:\b(?:patient|pt\.?|client|our patient|subject)\s*[:,]?\s+)"
+              rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED})", 0.75),
+        Shape("name_then_identifier", rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED}),?\s+"
+              rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
         Shape("initials_with_age", rf"\b(?P<value>(?:[A-Z]\.){{2,3}})(?=,?\s+(?:a\s+)?\d{{1,3}}\s*"
@@ -255,17 +264,27 @@ def street_addresses() -> ShapeRecognizer:
     return ShapeRecognizer("STREET_ADDRESS", [
         Shape("street", rf"\b\d{{1,6}}[A-Z]?\s+{street_name}{STREET_SUFFIX}\b\.?{unit}", 0.85),
         Shape("po_box", r"\bP\.?\s?O\.?\s+Box\s+\d+\b", 0.85, I),
+        Shape("number_after_street", r"\b(?:Rua|Rue|Via|Viale|Calle|Avenida|Av\.|ul\.|Piazza|Largo|"
+              r"Plaza|Praça)\s+(?:[\w'’\-.]+\s+){0,4}\d{1,5}[a-zA-Z]?\b", 0.7),
+        Shape("suffix_street", r"\b[A-ZÀ-Þ][\w'’\-]*(?:vej|gade|gatan|vägen|väg|veien|strasse|straße|"
+              r"str\.|weg|katu|tie|laan|straat|gasse|utca|ulica|tee|kuja|allee)\s+\d{1,5}[a-zA-Z]?\b"
+              r"(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\d+)?", 0.7),
         Shape("labelled", rf"(?i:\b(?:address|lives at|resides at|residing at|home at)\s*[:\-]?\s*)"
               rf"(?P<value>\d{{1,6}}[A-Z]?\s+(?:{CAPITALISED}\s+){{1,4}}{CAPITALISED}){unit}", 0.8),
     ], name="StreetAddressRecognizer")
 
 
-def cities_and_zip_codes() -> list[ShapeRecognizer]:
+def cities_and_zip_codes(regions: list[str] = ()) -> list[ShapeRecognizer]:
+    """`regions`: countries and states, after which a number is a postal code."""
     city = rf"{CAPITALISED}(?:\s+{CAPITALISED}){{0,2}}"
+    region = "|".join(re.escape(r) for r in sorted(regions, key=len, reverse=True) if len(r) > 3)
     return [
         ShapeRecognizer("LOCATION", [
             Shape("city_state", rf"\b(?P<value>{city}),\s+{US_STATES}\b(?=[\s,.;)]|$)", 0.8),
             Shape("city_state_zip", rf"\b(?P<value>{city})\s+{US_STATES}\s+\d{{5}}\b", 0.8),
+            Shape("after_street", rf"(?:\b{STREET_SUFFIX}\.?|\b(?:Apt|Apartment|Unit|Suite|Ste)\.?\s*"
+                  rf"#?[A-Z0-9\-]+),\s+(?!(?:Apt|Apartment|Unit|Suite|Ste|Floor)\b)"
+                  rf"(?P<value>{city})\b", 0.8),
             Shape("lives_in", rf"(?i:\b(?:lives in|living in|resides in|resident of|moved to|"
                   rf"relocated to|commutes from|from the town of|native of|hometown of|"
                   rf"town of|city of|village of)\s+)(?P<value>{city})", 0.7),
@@ -273,8 +292,10 @@ def cities_and_zip_codes() -> list[ShapeRecognizer]:
         ShapeRecognizer("ZIP_CODE", [
             Shape("after_state", rf"\b{US_STATES},?\s+(?P<value>\d{{5}}(?:-\d{{4}})?)\b", 0.9),
             labelled("zip", ["zip", "zip code", "zipcode", "postal code", "postcode"],
-                     value=r"\d{5}(?:-\d{4})?|[A-Z]\d[A-Z]\s?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}",
+                     value=r"\d{3,5}(?:-\d{3,4})?|[A-Z]\d[A-Z]\s?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}",
                      score=0.9),
+            *([Shape("after_region", rf"\b(?:{region}),?\s+(?P<value>\d{{4,5}}(?:-\d{{3,4}})?)\b", 0.75)]
+              if region else []),
         ], name="ZipCodeRecognizer"),
     ]
 
@@ -293,10 +314,10 @@ def author_names(names: list[str], practices: list[str]) -> list[ShapeRecognizer
     return recognizers
 
 
-def clinical_recognizers() -> list[ShapeRecognizer]:
+def clinical_recognizers(regions: list[str] = ()) -> list[ShapeRecognizer]:
     return [
         medical_record_numbers(), health_plan_numbers(), account_numbers(), license_numbers(),
         vehicle_identifiers(), device_identifiers(), other_identifiers(), ssn_with_label(),
-        phone_numbers(),
-        dates(), ages_over_89(), person_names(), street_addresses(), *cities_and_zip_codes(),
+        phone_numbers(), dates(), ages_over_89(), person_names(), street_addresses(),
+        *cities_and_zip_codes(regions),
     ]
