@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-limit", type=int, default=0, help="first N records (0: all)")
     parser.add_argument("--latency-notes", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--plot", type=Path, default=Path("bench/out/phi_text.png"))
+    parser.add_argument("--plot", type=Path, default=Path("out/bench/phi_text.png"))
     args = parser.parse_args(argv)
     quiet_presidio_logs()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import tldextract
+from pydantic import ValidationError
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -232,4 +233,10 @@ def _resolve_overlaps(spans: list[Span], from_ner: set[tuple[int, int, str]]) ->
 
 def build_detector(**options: object) -> PresidioPhiDetector:
     """The factory named in settings: `[phi] detector = "nlp.detector:build_detector"`."""
-    return PresidioPhiDetector(PhiDetectorOptions.model_validate(options))
+    try:
+        parsed = PhiDetectorOptions.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        raise ValueError(f"[phi.options] {problems}") from None
+    return PresidioPhiDetector(parsed)

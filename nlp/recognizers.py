@@ -199,7 +199,9 @@ def ssn_with_label() -> ShapeRecognizer:
 def dates() -> ShapeRecognizer:
     """Dates with a day or a month; a year alone is not PHI and is never matched."""
     return ShapeRecognizer("DATE", [
-        Shape("numeric", r"(?<![\d/.\-])(?:\d{1,2}[/\-.]\d{1,2}[/\-.](?:\d{4}|\d{2}))(?![\d/\-]|\.\d)",
+        Shape("numeric", r"(?<![\d/.\-])(?:\d{1,2}[/\-.]\d{1,2}[/\-.]\d{4})(?![\d/\-]|\.\d)",
+              0.85, validate=_plausible_numeric_date),
+        Shape("numeric_short_year", r"(?<![\d/.\-])(?:\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2})(?![\d/\-]|\.\d)",
               0.7, validate=_plausible_numeric_date),
         Shape("iso", r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b", 0.8),
         Shape("month_year_numeric", r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d\b", 0.6),
