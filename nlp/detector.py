@@ -133,6 +133,9 @@ class PresidioPhiDetector:
             context_aware_enhancer=WindowContextEnhancer(),
         )
         self.nlp = nlp_engine.nlp["en"]
+        # What tags a sentence on demand: the tagger and what it listens to, if the model has them.
+        self.tagging = [name for name in ("tok2vec", "transformer", "tagger")
+                        if name in self.nlp.component_names]
         self.allow_list = AllowList(options.allow_list, options.allow_patterns)
         self.clinician_titles = {t.lower().rstrip(".") for t in options.clinician_titles}
         self.analyze(WARM_UP, context="description")  # the first call pays one-off set-up
@@ -152,13 +155,14 @@ class PresidioPhiDetector:
             return []
         context_words = [w for w in re.split(r"[\W_]+", context or "") if w] or None
         results = self.analyzer.analyze(text=text, language="en", context=context_words)
-        self._from_ner: set[tuple[int, int, str]] = set()
-        spans = []
+        spans, from_ner = [], set()  # local: one detector serves concurrent requests
         for result in results:
             span = self._to_span(text, result)
             if span is not None:
                 spans.append(span)
-        return _resolve_overlaps(spans, self._from_ner)
+                if _from_ner(result):
+                    from_ner.add((span.start, span.end, span.entity_type))
+        return _resolve_overlaps(spans, from_ner)
 
     def _to_span(self, text: str, result: RecognizerResult) -> Span | None:
         start, end = result.start, result.end
@@ -172,8 +176,7 @@ class PresidioPhiDetector:
         if result.entity_type == "DATE_TIME" and not MONTH_OR_NUMERIC_DATE.search(
                 text, start, end):
             return None  # spaCy's DATE holds durations, years and seasons: none is PHI
-        from_ner = result.entity_type in NER_TYPES and \
-            result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == "SpacyRecognizer"
+        from_ner = _from_ner(result)
         if entity == "PERSON" and self._after_clinician_title(text, start):
             return None
         if entity == "PHONE_NUMBER" and FAX_BEFORE.search(text, max(0, start - 20), start):
@@ -184,11 +187,8 @@ class PresidioPhiDetector:
             return None
         if from_ner and entity != "DATE" and not self._plausible_name(text, start, end):
             return None
-        span = Span(start=start, end=end, entity_type=entity, score=round(result.score, 4),
+        return Span(start=start, end=end, entity_type=entity, score=round(result.score, 4),
                     category=PATIENT)
-        if from_ner:
-            self._from_ner.add((span.start, span.end, span.entity_type))
-        return span
 
     def _plausible_name(self, text: str, start: int, end: int) -> bool:
         """spaCy's small model tags sentence-initial nouns ("Drains removed...") and
@@ -205,14 +205,21 @@ class PresidioPhiDetector:
         pipeline for speed)."""
         sentence_end = re.search(r"[.!?;\n]", text[end:])
         window = text[start:end + (sentence_end.start() if sentence_end else 80)][:200]
+        if "tagger" not in self.tagging:
+            return True
         doc = self.nlp.make_doc(window)
-        for name in ("tok2vec", "tagger"):
+        for name in self.tagging:
             doc = self.nlp.get_pipe(name)(doc)
         return doc[0].tag_ in ("NNP", "NNPS")
 
     def _after_clinician_title(self, text: str, start: int) -> bool:
         before = re.search(r"(\w+)\.?\s*$", text[max(0, start - 12):start])
         return bool(before) and before.group(1).lower() in self.clinician_titles
+
+
+def _from_ner(result: RecognizerResult) -> bool:
+    return result.entity_type in NER_TYPES and \
+        result.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY) == "SpacyRecognizer"
 
 
 def _resolve_overlaps(spans: list[Span], from_ner: set[tuple[int, int, str]]) -> list[Span]:

@@ -1,7 +1,7 @@
 """The clinical PHI test set: synthetic plastic-surgery case notes with span annotations.
 
-`load(split)` reads the versioned file (`v1/phi_case_notes.jsonl`, made by `generate.py`,
-checked against the sha256 in `v1/manifest.json`).
+`load(split)` reads the versioned file (`v2/phi_case_notes.jsonl`, made by `generate.py`,
+checked against the sha256 in `v2/manifest.json`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-DEFAULT_VERSION_DIR = Path(__file__).parent / "v1"
+DEFAULT_VERSION_DIR = Path(__file__).parent / "v2"
 SPLITS = ("train", "dev", "test")
 
 

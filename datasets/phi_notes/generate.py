@@ -1,13 +1,18 @@
 """Seeded generator of the clinical PHI test set: plastic-surgery case descriptions and
 procedure fields with span annotations.
 
-    python -m datasets.phi_notes.generate --seed 20261125 --out datasets/phi_notes/v1
+    python -m datasets.phi_notes.generate --seed 20261125 --out datasets/phi_notes/v2
 
 Each record: `id`, `split` (train / dev / test), `procedure`, `context` ("description" or the
 field name), `text`, `spans` (start, end, entity_type, category), `negatives` (the kinds of
 look-alike text it holds: eponym, product, volume, cup_size, duration, age_under_90, year,
-clinician, place_above_state, author). The test split is held out twice over: it is written
-with sentence phrasings (set B) and name/place pools that the train and dev splits never use.
+clinician, place_above_state, author). Each split is written with its own sentence phrasings
+(train A, dev B, test C) and its own name and place pools, so the test split is held out
+twice over: no rule was tuned on its phrasings or its names.
+
+Version 2.0: in 1.0, the test split (phrasings B) was evaluated once and then used for tuning;
+it became the dev split here, and a fresh test split (phrasings C, `heldout` pools) was
+written before any rule was changed again.
 
 Annotation conventions: a name without its title ("Mrs."), a date as written ("June 3, 2024",
 "06/2023"), an age over 89 with its unit ("93-year-old"), an address as street line, city and
@@ -28,9 +33,13 @@ from pathlib import Path
 
 from datasets.phi_notes import vocabulary as V
 
-VERSION = "1.0"
-SPLIT_SIZES = {"train": 180, "dev": 60, "test": 120}           # case descriptions
-FIELD_SPLIT_SIZES = {"train": 60, "dev": 20, "test": 40}       # procedure text fields
+VERSION = "2.0"
+SPLIT_SIZES = {"train": 200, "dev": 120, "test": 150}          # case descriptions
+FIELD_SPLIT_SIZES = {"train": 60, "dev": 40, "test": 50}       # procedure text fields
+# Each split has its own sentence phrasings and its own name and place pools.
+PHRASING = {"train": "A", "dev": "B", "test": "C"}
+POOL = {"train": "train", "dev": "dev", "test": "heldout"}
+SET_INDEX = {"A": 0, "B": 1, "C": 2}
 CLEAN_SHARE = 0.3  # notes with no patient PHI at all (look-alikes only)
 SLOT = re.compile(r"\{(\w+)\}")
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -53,6 +62,13 @@ OPENERS = {
           "Case: {full_name}, chart {mrn}, {proc}.",
           "{age_u90} yo {sex} with a BMI of {bmi}; {proc}.",
           "Healthy {age_u90}-year-old {sex} referred for {proc}."],
+    "C": ["{full_name} is {age_u90} and came to us for {proc}.",
+          "New patient, {age_u90}-year-old {sex}, seeking {proc}.",
+          "Pt {initials} ({age_u90}{sex_letter}) underwent {proc}.",
+          "{age_over_89} {sex}, sharp and independent, requested {proc}.",
+          "MRN {mrn} - {age_u90}-year-old {sex} - {proc}.",
+          "Presenting complaint in this {age_u90}-year-old {sex}: request for {proc}.",
+          "Case summary ({proc}): {age_u90} y/o {sex}, never smoker."],
 }
 OPENER_HAS_PHI = {"{surname}", "{full_name}", "{initials}", "{age_over_89}", "{mrn}", "{dob}"}
 
@@ -69,60 +85,90 @@ TIMELINE = {
           ("Admitted {date} and discharged the next morning.", True),
           ("Last visit was in {month_year}, about {duration} out.", True),
           ("Before photos from {year}; after photos at {duration}.", False)],
+    "C": [("Operation date {date}; uneventful recovery.", True),
+          ("Pictures at {duration} show a stable result.", False),
+          ("Reviewed in clinic {date}.", True),
+          ("Second stage planned for {month_year}.", True),
+          ("Result at {duration}, photographed in {year}.", False),
+          ("Final photos {duration} after surgery.", False)],
 }
 
-# One phrasing list per identifier: (set A, set B).
-PHI_SENTENCES: dict[str, tuple[list[str], list[str]]] = {
+# One phrasing list per identifier: (set A, set B, set C).
+PHI_SENTENCES: dict[str, tuple[list[str], list[str], list[str]]] = {
     "relative": (["Her husband {first} drove her home.",
                   "Accompanied by her daughter {full_name}.",
                   "His wife, {first}, asked about scar care."],
                  ["Pt's spouse, {first}, was present for the consult.",
                   "Emergency contact: {full_name} (sister).",
-                  "She was brought in by her son {full_name}."]),
+                  "She was brought in by her son {full_name}."],
+                 ["Mother ({full_name}) signed as guardian.",
+                  "Partner {full_name} will help with drain care.",
+                  "Her fiancé, {first}, attended the pre-op visit."]),
     "address": (["She lives at {street}, {city}, {state} {zip}.",
                   "Home address: {street}, {city}."],
                  ["Resides at {street} in {city}.",
-                  "Mailing address {street}, {city}, {state} {zip}."]),
+                  "Mailing address {street}, {city}, {state} {zip}."],
+                 ["Pt address on file: {street}, {city}, {state} {zip}.",
+                 "She moved to {street}, {city} last spring."]),
     "city": (["She lives in {city_only} and travels for follow-up.",
                "Lives in {city_only}, {state}."],
               ["Commutes from {city_only} for appointments.",
-               "Patient is a resident of {city_only}."]),
+               "Patient is a resident of {city_only}."],
+                 ["Originally from {city_only}, {state}; now local.",
+              "Drives two hours each way from {city_only}."]),
     "phone": (["Phone {phone}.", "Call her at {phone} with results."],
-               ["Best contact number is {phone}.", "Cell: {phone}."]),
-    "fax": (["Referral faxed to {fax}."], ["Records sent by fax to {fax}."]),
+               ["Best contact number is {phone}.", "Cell: {phone}."],
+                 ["Mobile {phone}, prefers texts.", "Reach her on {phone} after 5 pm."]),
+    "fax": (["Referral faxed to {fax}."], ["Records sent by fax to {fax}."],
+                 ["Fax: {fax} (referring office)."]),
     "email": (["Email: {email}.", "Send the photos to {email}."],
-               ["She asked for the photos at {email}.", "Contact via e-mail {email}."]),
+               ["She asked for the photos at {email}.", "Contact via e-mail {email}."],
+                 ["Patient e-mail: {email}", "Photos were emailed to {email} for approval."]),
     "ssn": (["SSN {ssn} on the consent form."],
-             ["Social security no. {ssn} was recorded by billing."]),
+             ["Social security no. {ssn} was recorded by billing."],
+                 ["SS# {ssn} appears on the intake sheet."]),
     "mrn": (["MRN {mrn}.", "Medical record #{mrn}."],
-             ["Hospital record number {mrn}.", "Chart no. {mrn} at the hospital."]),
+             ["Hospital record number {mrn}.", "Chart no. {mrn} at the hospital."],
+                 ["MR# {mrn}.", "EMR number {mrn} noted on the photo consent."]),
     "health_plan": (["{insurer} member ID {hp}.", "Insurance ID {hp} on file."],
                      ["Insurance policy number {hp} ({insurer}).",
-                      "Health plan subscriber no. {hp}."]),
+                      "Health plan subscriber no. {hp}."],
+                 ["Medicaid ID {hp}.", "{insurer} plan, subscriber ID {hp}."]),
     "account": (["Billing account {acct}.", "Paid with card {card}."],
-                 ["Financing account no. {acct}.", "Deposit charged to card {card}."]),
+                 ["Financing account no. {acct}.", "Deposit charged to card {card}."],
+                 ["Acct #{acct} paid in full.", "Card on file: {card}."]),
     "license": (["Driver's license {dl} checked at intake."],
-                 ["ID verified at check-in: DL# {dl}."]),
+                 ["ID verified at check-in: DL# {dl}."],
+                 ["Photo ID: driver license no. {dl}."]),
     "vehicle": (["Injured in a car accident; vehicle VIN {vin}.",
                   "License plate {plate} per the police report."],
                  ["Her car (VIN {vin}) was totaled in the collision.",
-                  "Accident report lists plate number {plate}."]),
+                  "Accident report lists plate number {plate}."],
+                 ["Seat-belt injury; car VIN {vin}.", "Tag {plate} on the accident report."]),
     "device": (["{implant} implant serial number {serial}.", "Implant lot {lot}."],
                 ["Device S/N {serial} recorded in the implant registry.",
-                 "Implant lot number {lot} logged."]),
-    "url": (["She posts her recovery at {url}."], ["Recovery blog: {url}."]),
-    "ip": (["Consent e-signed from IP {ip}."], ["Photo upload logged from {ip}."]),
+                 "Implant lot number {lot} logged."],
+                 ["Tissue expander serial {serial}.", "Implant lot #{lot} / {implant}."]),
+    "url": (["She posts her recovery at {url}."], ["Recovery blog: {url}."],
+                 ["Before/after diary on {url}."]),
+    "ip": (["Consent e-signed from IP {ip}."], ["Photo upload logged from {ip}."],
+                 ["Portal login from IP address {ip}."]),
     "other_id": (["Claim number {claim}.", "Passport {passport} copied for travel."],
-                  ["Case ID {claim} with the insurer.", "Employee ID {employee} (work note)."]),
+                  ["Case ID {claim} with the insurer.", "Employee ID {employee} (work note)."],
+                 ["Reference number {claim} for the prior authorization.", "Passport no. {passport}."]),
     "date": (["Date of birth {dob}.", "Seen on {date} for suture removal."],
-              ["DOB: {dob}.", "Returned {date} with mild swelling."]),
+              ["DOB: {dob}.", "Returned {date} with mild swelling."],
+                 ["Born {dob}.", "Procedure date {date}."]),
     "age": (["She is {age_over_89} and in good health."],
-             ["Now {age_over_89}, she remains active."]),
+             ["Now {age_over_89}, she remains active."],
+                 ["At {age_over_89} she is our oldest facelift patient."]),
 }
 AUTHOR_SENTENCES = {
     "A": ["Procedure performed by Dr. Karen Holt at Holt Aesthetic Surgery.",
           "Dr. Holt's standard recovery protocol was used."],
     "B": ["Surgeon: Karen Holt, MD.", "Photos courtesy of Lakeshore Plastic Surgery Center."],
+    "C": ["Operating surgeon Karen Holt; photos by Holt Aesthetic Surgery staff.",
+          "Case submitted by Dr. Holt."],
 }
 NEGATIVE_SENTENCES = {
     "A": ["Anesthesia by Dr. {clinician}.", "She flew in from {place} for surgery.",
@@ -132,77 +178,106 @@ NEGATIVE_SENTENCES = {
           "Traveled from {place}; stayed locally for {duration}.",
           "She moved from a {cup} to a {cup2}.", "Compression garment for {duration}.",
           "{year} photos for comparison."],
+    "C": ["Co-surgeon Dr. {clinician} closed the incisions.", "Vacationing from {place}.",
+          "Bra size {cup} before, {cup2} after.", "Off work for {duration}.",
+          "Physical therapy for {duration}, started on POD {pod}."],
 }
 
 # Procedure narratives: full of eponyms, products, volumes and sizes (never PHI).
-NARRATIVES: dict[str, tuple[str, list[str], list[str]]] = {
+NARRATIVES: dict[str, tuple[str, list[str], list[str], list[str]]] = {
     "breast_augmentation": ("breast augmentation", [
         "Bilateral {implant} {volume} smooth round implants were placed through an inframammary "
         "incision in a dual-plane pocket using a Keller Funnel.",
         "Preoperative cup size {cup}; {implant} {volume} silicone chosen after sizing."], [
         "{implant} {volume} implants, subpectoral, inframammary approach, {suture} closure.",
-        "Upsized from {cup} with {implant} {volume} high-profile gel implants."]),
+        "Upsized from {cup} with {implant} {volume} high-profile gel implants."], [
+        "Periareolar approach, subglandular pocket, {implant} {volume} textured implants.",
+        "Sizers of {volume} tried; final {implant} {volume}; {cup} expected."]),
     "breast_reduction": ("breast reduction", [
         "Wise pattern reduction with an inferior pedicle; {grams} g removed from the right "
         "breast and {grams} g from the left.",
         "Closure with {suture}; Exparel TAP block for analgesia."], [
         "Wise-pattern skin excision, superomedial pedicle, {grams} g resected per side.",
-        "Hall-Findlay vertical technique considered; Wise pattern chosen for ptosis."]),
+        "Hall-Findlay vertical technique considered; Wise pattern chosen for ptosis."], [
+        "Inferior pedicle with Wise pattern markings; {grams} g and {grams} g resected.",
+        "Closure in three layers with {suture}; Exparel infiltration."]),
     "breast_lift": ("mastopexy", [
         "Regnault grade 3 ptosis corrected with a Wise pattern mastopexy and {implant} "
         "{volume} implants.", "Benelli round block was used on the smaller side."], [
         "Benelli round block periareolar lift for Regnault grade 1 ptosis.",
-        "Vertical mastopexy with GalaFLEX support; {cup} after healing."]),
+        "Vertical mastopexy with GalaFLEX support; {cup} after healing."], [
+        "Wise pattern mastopexy for Regnault grade 3 ptosis, no implants.",
+        "Internal bra with GalaFLEX; {suture} subcuticular."]),
     "rhinoplasty": ("open rhinoplasty", [
         "Open approach with spreader grafts, tip sutures and lateral osteotomies; {suture} "
         "for the columellar incision.", "Septal cartilage harvested for a columellar strut."], [
         "Structural rhinoplasty: caudal septal extension graft, alar rim grafts, Tessier-style "
-        "osteotomies avoided.", "Dorsal hump reduced by {mm} mm; Dermabond to the columella."]),
+        "osteotomies avoided.", "Dorsal hump reduced by {mm} mm; Dermabond to the columella."], [
+        "Closed rhinoplasty, cartilage-sparing hump reduction, {mm} mm.",
+        "Spreader flaps instead of grafts; {suture} to the marginal incisions."]),
     "facelift": ("facelift", [
         "Deep plane facelift with platysmaplasty; Pitanguy's line marked to protect the "
         "frontal branch.", "Fat grafting {volume} to the midface; Tisseel for hemostasis."], [
         "SMAS plication facelift and neck lift; Lockwood's ligament respected in the lower lid.",
-        "Renuvion to the submental skin; {volume} fat to the nasolabial folds."]),
+        "Renuvion to the submental skin; {volume} fat to the nasolabial folds."], [
+        "Extended SMAS facelift with Pitanguy's line as the landmark for the frontal branch.",
+        "Lipofilling {volume} to the temples; Tisseel sprayed before closure."]),
     "dermal_filler": ("filler and neuromodulator treatment", [
         "{injectable} {volume} to the cheeks and {units} units of Botox to the glabella.",
         "Fitzpatrick type IV skin, Glogau II; Restylane Kysse {volume} to the lips."], [
         "{units} units of Dysport and {injectable} {volume} to the jawline.",
-        "Sculptra two vials over {duration}; Xeomin {units} units to the crow's feet."]),
+        "Sculptra two vials over {duration}; Xeomin {units} units to the crow's feet."], [
+        "{injectable} {volume} by cannula to the midface; Botox {units} units to the masseters.",
+        "Touch-up with {injectable} {volume} at {duration}."]),
     "abdominoplasty": ("abdominoplasty with liposuction", [
         "Full abdominoplasty with rectus plication; VASER liposuction of the flanks, "
         "{volume} aspirate.", "Scarpa's fascia preserved; Jackson-Pratt drains placed."], [
         "Fleur-de-lis abdominoplasty after massive weight loss; Camper's fascia closed with "
-        "{suture}.", "BodyTite to the flanks and {volume} liposuction aspirate."]),
+        "{suture}.", "BodyTite to the flanks and {volume} liposuction aspirate."], [
+        "Mini abdominoplasty, Scarpa's fascia left intact, Jackson-Pratt drain for {duration}.",
+        "Liposuction of the flanks, {volume} removed."]),
     "buttock_augmentation": ("Brazilian butt lift", [
         "Subcutaneous fat grafting, {volume} per buttock, under ultrasound guidance.",
         "Liposuction of the back and flanks; compression garment for {duration}."], [
         "BBL with {volume} to each buttock, subcutaneous plane only.",
-        "Donor sites: abdomen, flanks and back; Renuvion skin tightening."]),
+        "Donor sites: abdomen, flanks and back; Renuvion skin tightening."], [
+        "Fat transfer, {volume} to each side, subcutaneous only.",
+        "Renuvion to the back rolls; garment for {duration}."]),
     "cleft_lip_repair": ("cleft lip repair", [
         "Millard rotation-advancement repair of a unilateral cleft lip; Furlow palatoplasty "
         "planned.", "Tessier 3 cleft considered and excluded on CT."], [
         "Modified Millard repair with primary tip rhinoplasty.",
-        "Le Fort I advancement planned at skeletal maturity."]),
+        "Le Fort I advancement planned at skeletal maturity."], [
+        "Millard rotation-advancement with a Tessier-informed nasal floor repair.",
+        "Le Fort I advancement discussed for later."]),
     "skin_cancer_reconstruction": ("reconstruction after Mohs surgery", [
         "Mohs defect of {mm} mm on the nasal sidewall closed with a Limberg flap.",
         "Burow's triangle excised; {suture} sutures removed at {duration}."], [
         "Abbe flap for a lower-lip Mohs defect, divided at {duration}.",
-        "Bilobed flap with Burow's triangle; Prolene {suture} sutures."]),
+        "Bilobed flap with Burow's triangle; Prolene {suture} sutures."], [
+        "Limberg flap for a {mm} mm Mohs defect on the temple.",
+        "Burow's triangle to close the secondary defect."]),
     "otoplasty": ("otoplasty", [
         "Mustarde sutures to recreate the antihelical fold and Furnas sutures for conchal "
         "setback.", "Headband at night for {duration}."], [
         "Conchal setback with Furnas sutures; Mustarde mattress sutures with {suture}.",
-        "Protective headband worn for {duration}."]),
+        "Protective headband worn for {duration}."], [
+        "Mustarde sutures x3 per ear, Furnas conchal setback.",
+        "Headband for {duration} at night."]),
     "gynecomastia": ("gynecomastia surgery", [
         "Tanner stage V; VASER liposuction with {volume} aspirate and pull-through gland "
         "excision.", "Compression vest for {duration}."], [
         "Power-assisted liposuction ({volume}) and periareolar gland excision.",
-        "Norwood-type hairline noted incidentally; no scalp surgery."]),
+        "Norwood-type hairline noted incidentally; no scalp surgery."], [
+        "Tanner stage V, VASER {volume}, small periareolar excision.",
+        "Vest for {duration}."]),
     "blepharoplasty_upper": ("upper blepharoplasty", [
         "Upper lid skin excision of {mm} mm; Prolene {suture} running closure.",
         "Fat pad sculpting medially; Muller's muscle not involved."], [
         "Skin-muscle excision of {mm} mm, medial fat pad reduced.",
-        "Sutures removed at {duration}."]),
+        "Sutures removed at {duration}."], [
+        "{mm} mm skin pinch excision, {suture} running.",
+        "Brow position normal; no Muller's muscle work."]),
 }
 FIELDS: dict[str, list[str]] = {
     "breast_augmentation": ["implant_size", "technique_notes"],
@@ -222,6 +297,17 @@ FIELD_VALUES_CLEAN = {
     "body_site": ["left cheek", "right forearm, {mm} mm scar", "abdomen, C-section scar"],
     "technique_notes": ["{eponym} technique; {suture} closure.", "Photos at {duration} post-op.",
                         "Fitzpatrick type IV; results at {duration}."],
+}
+FIELD_VALUES_PHI_C = {
+    "implant_size": [("{volume}; expander serial {serial}", "device")],
+    "grafts": [("costal cartilage, harvested {date}", "date")],
+    "product": [("{injectable} {volume} lot #{lot}", "device")],
+    "donor_site": [("thighs (pt {initials})", "initials")],
+    "body_site": [("right cheek; plate {plate} accident", "vehicle")],
+    "technique_notes": [("Mrs. {surname} asked for a natural result.", "name"),
+                        ("Call back on {phone}.", "phone"),
+                        ("Consent form signed {date}.", "date"),
+                        ("Pt email {email}.", "email")],
 }
 FIELD_VALUES_PHI = {
     "implant_size": [("{volume}, serial {serial}", "device"), ("{implant} {volume}, lot {lot}", "device")],
@@ -539,11 +625,10 @@ class NoteGenerator:
         return queue.pop()
 
     def description(self, split: str, index: int) -> dict:
-        phrasing = "B" if split == "test" else "A"
-        pool = "test" if split == "test" else "train"
+        phrasing, pool = PHRASING[split], POOL[split]
         filler = Filler(self.rng, pool)
         procedure = self.rng.choice(list(NARRATIVES))
-        words, narratives_a, narratives_b = NARRATIVES[procedure]
+        words, *narrative_sets = NARRATIVES[procedure]
         filler._procedure_words = words
         clean = self.rng.random() < CLEAN_SHARE
         note = Note()
@@ -552,7 +637,7 @@ class NoteGenerator:
             openers = [o for o in openers if not any(s in o for s in OPENER_HAS_PHI)]
         render(note, self.rng.choice(openers), filler)
         sentences: list[tuple[str, str]] = []  # (kind, template)
-        narratives = narratives_b if split == "test" else narratives_a
+        narratives = narrative_sets[SET_INDEX[phrasing]]
         for template in self.rng.sample(narratives, len(narratives)):
             sentences.append(("narrative", template))
         timeline = [t for t, has_phi in TIMELINE[phrasing] if not (clean and has_phi)]
@@ -560,7 +645,7 @@ class NoteGenerator:
         if not clean:
             for _ in range(self.rng.choice([1, 2, 2, 3, 4])):
                 kind = self._next_kind(split)
-                phrasings = PHI_SENTENCES[kind][1 if split == "test" else 0]
+                phrasings = PHI_SENTENCES[kind][SET_INDEX[phrasing]]
                 sentences.append(("phi", self.rng.choice(phrasings)))
         for _ in range(self.rng.choice([1, 2, 2, 3])):
             sentences.append(("negative", self.rng.choice(NEGATIVE_SENTENCES[phrasing])))
@@ -577,14 +662,14 @@ class NoteGenerator:
         return self._record(f"{split}-d{index:03d}", split, procedure, "description", note)
 
     def field_value(self, split: str, index: int) -> dict:
-        pool = "test" if split == "test" else "train"
-        filler = Filler(self.rng, pool)
+        filler = Filler(self.rng, POOL[split])
         filler._procedure_words = ""
         procedure = self.rng.choice(list(FIELDS))
         name = self.rng.choice(FIELDS[procedure])
         note = Note()
         if self.rng.random() < 0.5:
-            template, _ = self.rng.choice(FIELD_VALUES_PHI[name])
+            templates = FIELD_VALUES_PHI_C if split == "test" else FIELD_VALUES_PHI
+            template, _ = self.rng.choice(templates[name])
         else:
             template = self.rng.choice(FIELD_VALUES_CLEAN[name])
         render(note, template, filler)
@@ -636,15 +721,15 @@ def manifest(records: list[dict], seed: int, data_file: Path) -> dict:
                       for split in ("train", "dev", "test")},
         "author_names": V.AUTHOR_NAMES, "practice_names": V.PRACTICE_NAMES,
         "license": "generated by this project (synthetic; no real person)",
-        "held_out": "test uses sentence phrasings (set B) and name/place pools that train and "
-                    "dev never use; no rule was tuned on it",
+        "held_out": "each split has its own sentence phrasings (train A, dev B, test C) and its "
+                    "own name/place pools; no rule was tuned on the test split",
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "v1")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "v2")
     args = parser.parse_args(argv)
     records = generate(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Word pools for the synthetic case notes. Every pool that names a person or a place is
-split in two: `train` pools feed the train and dev splits, `test` pools only the test split,
-so the held-out notes name people and places that no rule was tuned on.
+split in three: `train` pools feed the train split, `dev` pools the dev split, `heldout`
+pools only the test split, so the held-out notes name people and places that no rule was
+tuned on.
 
 All names, addresses and numbers are made up. Numbers are formatted like real ones
 (reserved 555-01xx telephone numbers, invalid SSN areas are avoided only where the format
@@ -14,39 +15,55 @@ FIRST_NAMES = {
               "Yuki", "Aaliyah", "Beatriz", "Colleen", "Imani", "Lucia", "Megan", "Rosa",
               "Tamara", "Whitney", "Brandon", "Marcus", "Tyler", "Derek", "Ahmed", "Luis",
               "Grace", "Hope", "Ivy", "Jasmine", "Natalie", "Sofia", "Valentina", "Zoe"],
-    "test": ["Adaeze", "Bronwyn", "Catalina", "Delphine", "Esperanza", "Fiona", "Gwendolyn",
+    "dev": ["Adaeze", "Bronwyn", "Catalina", "Delphine", "Esperanza", "Fiona", "Gwendolyn",
              "Harriet", "Ingrid", "Jolene", "Kalani", "Lorraine", "Maeve", "Nadia", "Odette",
              "Paloma", "Quinn", "Rhiannon", "Saoirse", "Thandiwe", "Ulla", "Verity", "Wren",
              "Xiomara", "Yolanda", "Zainab", "Cormac", "Dmitri", "Emeka", "Faisal", "Rose",
              "Faith"],
+    "heldout": ["Annika", "Bettina", "Chiamaka", "Dolores", "Elif", "Frida", "Giselle",
+                "Hyun-woo", "Ilse", "Juniper", "Kerstin", "Leilani", "Marguerite", "Noor",
+                "Oksana", "Pilar", "Rosalind", "Svetlana", "Tallulah", "Ursula", "Vivienne",
+                "Wilhelmina", "Yasmin", "Zofia", "Bartholomew", "Caspian", "Desmond", "Ezekiel",
+                "April", "June", "Summer", "Destiny"],
 }
 SURNAMES = {
     "train": ["Whitfield", "Okafor", "Delgado", "Nakamura", "Kowalski", "Brennan", "Haddad",
               "Lindqvist", "Fontaine", "Abernathy", "Castellanos", "Mbeki", "Novak", "Petrov",
               "Quintero", "Rasmussen", "Sorensen", "Thibodeaux", "Underwood", "Vasquez",
               "Yamamoto", "Zielinski", "Baker", "Bell", "Hamilton", "Marsh", "Carter", "Reyes"],
-    "test": ["Achterberg", "Blackwood", "Cavanaugh", "Dunleavy", "Esposito", "Fairweather",
+    "dev": ["Achterberg", "Blackwood", "Cavanaugh", "Dunleavy", "Esposito", "Fairweather",
              "Gallagher", "Hollings", "Iwasaki", "Jankowski", "Kristiansen", "Lacroix",
              "Montgomery", "Nwosu", "Oyelaran", "Pemberton", "Ramanathan", "Szabo", "Tremblay",
              "Villanueva", "Wojcik", "Xu", "Yilmaz", "Zamora", "Wilson", "Stevens", "Daniel",
              "Sinclair"],
+    "heldout": ["Abernethy-Clarke", "Bjornstad", "Castellano", "Drummond", "Eriksen", "Fitzgerald",
+                "Grunwald", "Halvorsen", "Ibarra", "Jorgensen", "Kaczmarek", "Lindgren", "MacAllister",
+                "Nakashima", "O'Sullivan", "Papadopoulos", "Quist", "Rosenthal", "Schuster",
+                "Takahashi", "Uchenna", "Vukovic", "Whitaker", "Young", "Zhou", "Mohs", "Converse",
+                "Glass"],
 }
 STREETS = {
     "train": ["Maple Street", "Oak Avenue", "Cedar Lane", "Birch Road", "Willow Drive",
               "Elm Court", "Pine Street", "Lakeview Drive", "Sunset Boulevard", "Highland Avenue",
               "Church Street", "Mill Road", "Park Place", "Ridge Way"],
-    "test": ["Magnolia Terrace", "Cypress Circle", "Juniper Trail", "Harbor View Road",
+    "dev": ["Magnolia Terrace", "Cypress Circle", "Juniper Trail", "Harbor View Road",
              "Chestnut Street", "Quarry Lane", "Foxglove Court", "Meadowbrook Parkway",
              "Orchard Avenue", "Bayberry Drive", "Kingfisher Way", "Alder Place"],
+    "heldout": ["Bluebonnet Lane", "Copperfield Road", "Dogwood Avenue", "Evergreen Terrace",
+                "Falcon Ridge Drive", "Granite Street", "Hawthorne Boulevard", "Ivy Court",
+                "Lighthouse Road", "Mockingbird Lane", "North 5th Street", "Prairie View Way"],
 }
 CITIES = {
     "train": [("Springfield", "IL"), ("Naperville", "IL"), ("Oak Park", "IL"), ("Plano", "TX"),
               ("Scottsdale", "AZ"), ("Boca Raton", "FL"), ("Evanston", "IL"), ("Beverly Hills", "CA"),
               ("Newport Beach", "CA"), ("Bellevue", "WA"), ("Fort Collins", "CO"), ("Marietta", "GA"),
               ("Ann Arbor", "MI"), ("Stamford", "CT")],
-    "test": [("Sugar Land", "TX"), ("Coral Gables", "FL"), ("Carmel", "IN"), ("Brookline", "MA"),
+    "dev": [("Sugar Land", "TX"), ("Coral Gables", "FL"), ("Carmel", "IN"), ("Brookline", "MA"),
              ("Santa Monica", "CA"), ("Bethesda", "MD"), ("Edina", "MN"), ("Franklin", "TN"),
              ("Overland Park", "KS"), ("Hoboken", "NJ"), ("Boise", "ID"), ("Greenwich", "CT")],
+    "heldout": [("Round Rock", "TX"), ("Kirkland", "WA"), ("Asheville", "NC"), ("Savannah", "GA"),
+                ("Naples", "FL"), ("Lake Oswego", "OR"), ("Princeton", "NJ"), ("Ithaca", "NY"),
+                ("Santa Fe", "NM"), ("Park City", "UT"), ("Bozeman", "MT"), ("Sedona", "AZ")],
 }
 STATES_AND_COUNTRIES = ["Texas", "Florida", "California", "Ohio", "Canada", "Mexico", "Brazil",
                         "the United Kingdom", "Colombia", "Arizona", "Georgia", "New Jersey"]
