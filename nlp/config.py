@@ -22,7 +22,7 @@ class PhiDetectorOptions(BaseModel):
     score_threshold: float = Field(0.4, ge=0, le=1, description="spans scoring less are dropped")
     entity_thresholds: dict[str, float] = Field(
         default_factory=dict, description="per entity type, overriding score_threshold")
-    ner_score: float = Field(0.85, ge=0, le=1, description="score of a spaCy NER span")
+    ner_score: float = Field(0.8, ge=0, le=1, description="score of a spaCy NER span")
     author_names: list[str] = Field(
         default_factory=list,
         description="the surgeon's own names: reported with category 'author', not as patient PHI")

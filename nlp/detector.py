@@ -37,7 +37,7 @@ MONTH_OR_NUMERIC_DATE = re.compile(
     re.IGNORECASE)
 FAX_BEFORE = re.compile(r"\bfax\w*\b[^\d]{0,12}$", re.IGNORECASE)
 ABBREVIATION = re.compile(r"^[A-Z]{2,5}$")
-SENTENCE_START = re.compile(r"(?:^|[.!?;:]\s+|\n\s*)$")
+SENTENCE_START = re.compile(r"(?:^|(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?;:]\s+|\n\s*)$")
 WARM_UP = ("Drains out. Seen on June 3, 2024 by Mr. Smith at 12 Main Street (MRN 123456), "
            "phone 020 7946 0958, mail a.smith@example.com, www.example.com.")
 NER_TYPES = {"PERSON", "LOCATION", "DATE_TIME"}

@@ -22,7 +22,7 @@ I = re.IGNORECASE
 ID_VALUE = (r"(?-i:(?=[A-Z0-9\-./ ]*\d)[A-Z0-9]"
             r"(?:[A-Z0-9]|[\-./](?=[A-Z0-9])|(?<=\d)\s(?=\d)){3,24})")
 # Between a label and its value: "MRN: ", "number is ", "no. ", "#", "ID -".
-LABEL_GAP = r"(?:\s*(?:number|num\.?|no\.?|nr\.?|id|ID|#|code)\b)?\s*(?:[:#=\-]\s*)?(?:(?:is|was|of)\s+)?"
+LABEL_GAP = r"(?:\s*(?:number|num|no|nr|id|ID|#|code)\b\.?)?\s*(?:[:#=\-]\s*)?(?:(?:is|was|of)\s+)?"
 
 MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
           r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
@@ -255,8 +255,8 @@ def person_names() -> ShapeRecognizer:
               rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
-        Shape("initials_with_age", rf"\b(?P<value>(?:[A-Z]\.){{2,3}})(?=,?\s+(?:a\s+)?\d{{1,3}}\s*"
-              rf"(?:-|\s)?(?:year|yo|y/o|[MF]\b))", 0.7),
+        Shape("initials_with_age", rf"\b(?P<value>(?:[A-Z]\.){{2,3}}|[A-Z]{{2,3}}\b)(?=,?\s+(?:is\s+)?"
+              rf"(?:an?\s+)?\(?\d{{1,3}}\s*(?:-|\s)?(?:year|yo|y/o|[MF]\b))", 0.7),
     ], name="PatientNameRecognizer")
 
 
