@@ -201,10 +201,10 @@ class PresidioPhiDetector:
         return self._is_proper_noun(text, start, end)
 
     def _is_proper_noun(self, text: str, start: int, end: int) -> bool:
-        """The tagger, on the sentence around one ambiguous word only (it is left out of the
+        """The tagger, on the words after one ambiguous word only (it is left out of the
         pipeline for speed)."""
-        sentence_end = re.search(r"[.!?;\n]", text[end:])
-        window = text[start:end + (sentence_end.start() if sentence_end else 80)][:200]
+        # The tagger sees about four words either side; the next few words decide.
+        window = text[start:min(len(text), end + 48)]
         if "tagger" not in self.tagging:
             return True
         doc = self.nlp.make_doc(window)

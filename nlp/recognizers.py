@@ -273,6 +273,10 @@ def street_addresses() -> ShapeRecognizer:
               r"(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\d+)?", 0.7),
         Shape("labelled", rf"(?i:\b(?:address|lives at|resides at|residing at|home at)\s*[:\-]?\s*)"
               rf"(?P<value>\d{{1,6}}[A-Z]?\s+(?:{CAPITALISED}\s+){{1,4}}{CAPITALISED}){unit}", 0.8),
+        Shape("after_cue", r"(?i:\b(?:lives at|living at|resides at|residing at|address(?:\s+is)?|"
+              r"located at|office is at|send (?:it|this|them) to|ship (?:it\s+)?to|delivered to|"
+              r"mail (?:it\s+)?to)\s*:?\s*)(?P<value>\d{1,6}[A-Za-z]?\s+[^\n,;()]{2,50}?)"
+              r"(?=[,;\n()]|\.(?:\s|$)|\?|$)", 0.7),
     ], name="StreetAddressRecognizer")
 
 
