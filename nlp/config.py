@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +20,11 @@ class PhiDetectorOptions(BaseModel):
         description="pipeline components left out for speed; without a lemmatizer, context "
         "words are matched against lower-cased tokens",
     )
+    ner_scope: Literal["sentences", "text"] = Field(
+        "sentences",
+        description="'sentences': the NER reads only sentences where a name or place can be "
+        "(a capitalised word after the first, or a first word the tagger calls a proper "
+        "noun); 'text': all of it")
     score_threshold: float = Field(0.4, ge=0, le=1, description="spans scoring less are dropped")
     entity_thresholds: dict[str, float] = Field(
         default_factory=dict, description="per entity type, overriding score_threshold")

@@ -114,7 +114,8 @@ class PresidioPhiDetector:
     def __init__(self, options: PhiDetectorOptions) -> None:
         quiet_presidio_logs()
         self.options = options
-        nlp_engine = PhiNlpEngine(options.spacy_model, options.spacy_disable, options.ner_score)
+        nlp_engine = PhiNlpEngine(options.spacy_model, options.spacy_disable, options.ner_score,
+                                  options.ner_scope)
         nlp_engine.load()
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON", "LOCATION",
@@ -132,10 +133,7 @@ class PresidioPhiDetector:
             default_score_threshold=0.0,
             context_aware_enhancer=WindowContextEnhancer(),
         )
-        self.nlp = nlp_engine.nlp["en"]
-        # What tags a sentence on demand: the tagger and what it listens to, if the model has them.
-        self.tagging = [name for name in ("tok2vec", "transformer", "tagger")
-                        if name in self.nlp.component_names]
+        self.nlp_engine = nlp_engine
         self.allow_list = AllowList(options.allow_list, options.allow_patterns)
         self.clinician_titles = {t.lower().rstrip(".") for t in options.clinician_titles}
         self.analyze(WARM_UP, context="description")  # the first call pays one-off set-up
@@ -198,19 +196,14 @@ class PresidioPhiDetector:
             return False
         if " " in value.strip() or not SENTENCE_START.search(text, 0, start):
             return True
+        if self.nlp_engine.known_words.available and value not in self.nlp_engine.known_words:
+            return True  # not an English word: a name
         return self._is_proper_noun(text, start, end)
 
     def _is_proper_noun(self, text: str, start: int, end: int) -> bool:
-        """The tagger, on the words after one ambiguous word only (it is left out of the
-        pipeline for speed)."""
-        # The tagger sees about four words either side; the next few words decide.
-        window = text[start:min(len(text), end + 48)]
-        if "tagger" not in self.tagging:
-            return True
-        doc = self.nlp.make_doc(window)
-        for name in self.tagging:
-            doc = self.nlp.get_pipe(name)(doc)
-        return doc[0].tag_ in ("NNP", "NNPS")
+        """The tagger, on the few words from one ambiguous word on (it is left out of the
+        pipeline for speed; it sees about four words either side)."""
+        return self.nlp_engine.proper_noun_first([text[start:min(len(text), end + 48)]])[0]
 
     def _after_clinician_title(self, text: str, start: int) -> bool:
         before = re.search(r"(\w+)\.?\s*$", text[max(0, start - 12):start])
