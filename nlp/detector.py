@@ -109,7 +109,7 @@ def presidio_recognizers() -> list:
 
 class PresidioPhiDetector:
     name = "phi-text"
-    version = "1.0"
+    RULES_VERSION = "1.0"
 
     def __init__(self, options: PhiDetectorOptions) -> None:
         quiet_presidio_logs()
@@ -136,8 +136,10 @@ class PresidioPhiDetector:
         self.nlp_engine = nlp_engine
         self.allow_list = AllowList(options.allow_list, options.allow_patterns)
         self.clinician_titles = {t.lower().rstrip(".") for t in options.clinician_titles}
+        meta = nlp_engine.nlp["en"].meta
+        # The rules and the language model behind every span, reported with each finding.
+        self.version = f"{self.RULES_VERSION}+{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
         self.analyze(WARM_UP, context="description")  # the first call pays one-off set-up
-
 
     def _extra_context(self, entities: list[str]) -> list[str]:
         words = []

