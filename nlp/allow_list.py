@@ -21,13 +21,11 @@ IGNORABLE = {
 
 class AllowList:
     def __init__(self, terms: Mapping[str, Iterable[str]], patterns: Mapping[str, str]) -> None:
-        words = sorted({t.strip() for group in terms.values() for t in group if t.strip()},
-                       key=len, reverse=True)
-        self.term_regex = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)",
-                       re.IGNORECASE)
-            if words else None
-        )
+        # Terms as lower-cased word sequences: looked up, not matched by one regex of
+        # hundreds of alternatives (which cost more than the rest of the analysis).
+        self.phrases = {tuple(w.lower() for w in WORD.findall(term))
+                        for group in terms.values() for term in group if WORD.search(term)}
+        self.longest = max((len(p) for p in self.phrases), default=0)
         self.patterns = [re.compile(pattern) for pattern in patterns.values()]
 
     MARGIN = 60  # characters around a span in which an allowed term may start or end
@@ -36,13 +34,15 @@ class AllowList:
         """Character ranges that allowed terms and patterns cover, near text[start:end]."""
         end = len(text) if end is None else end
         low, high = max(0, start - self.MARGIN), min(len(text), end + self.MARGIN)
-        window = text[low:high]
+        words = list(WORD.finditer(text, low, high))
+        lowered = [w.group().lower() for w in words]
         ranges = []
-        if self.term_regex is not None:
-            ranges += [(m.start() + low, m.end() + low) for m in self.term_regex.finditer(window)]
+        for i in range(len(words)):
+            for n in range(1, min(self.longest, len(words) - i) + 1):
+                if tuple(lowered[i:i + n]) in self.phrases:
+                    ranges.append((words[i].start(), words[i + n - 1].end()))
         for pattern in self.patterns:
-            ranges += [(m.start() + low, m.end() + low) for m in pattern.finditer(window)
-                       if m.end() > m.start()]
+            ranges += [m.span() for m in pattern.finditer(text, low, high) if m.end() > m.start()]
         return ranges
 
     def allows(self, text: str, start: int, end: int) -> bool:

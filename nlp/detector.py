@@ -79,8 +79,9 @@ class CandidateUrlRecognizer(UrlRecognizer):
 
 
 class CandidatePhoneRecognizer(PhoneRecognizer):
-    """Presidio's phonenumbers-based recognizer, run only where a phone number could be (a run
-    of seven or more digits): phonenumbers parses every number in a text once per region."""
+    """Presidio's phonenumbers-based recognizer, run only where a phone number could be (seven
+    or more digits, not a date; unbroken runs only of 10 or 11 digits): phonenumbers parses
+    every number in a text once per region."""
 
     CANDIDATE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,22}\d")
     DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
@@ -88,8 +89,11 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
         results = []
         for match in self.CANDIDATE.finditer(text):
-            if sum(c.isdigit() for c in match.group()) < 7 or self.DATE_LIKE.fullmatch(match.group()):
-                continue
+            candidate = match.group()
+            digits = sum(c.isdigit() for c in candidate)
+            if digits < 7 or self.DATE_LIKE.fullmatch(candidate) or (
+                    candidate.isdigit() and digits not in (10, 11)):
+                continue  # a date, or an unbroken run of digits that is no phone number's length
             start = max(0, match.start() - 1)
             for result in super().analyze(text[start:match.end() + 1], entities, None):
                 result.start += start
