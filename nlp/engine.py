@@ -157,6 +157,14 @@ class PhiNlpEngine(SpacyNlpEngine):
         first = FIRST_WORD.match(text, start, end)
         return bool(first) and first.group(1)[0].isupper() and first.group(1) not in self.known_words
 
+    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+        """Entities only (for `ner_scope = "text"`): context words are read from the text
+        around a match (`nlp.context.WindowContextEnhancer`), so no lemma list is built."""
+        entities, scores = self._get_updated_entities(
+            list(doc.ents), self._get_scores_for_entities(doc))
+        return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=[], lemmas=[],
+                            nlp_engine=None, language=language, scores=scores)
+
     def proper_noun_first(self, texts: list[str]) -> list[bool]:
         """Whether each text opens with a proper noun, by the tagger on its first few words
         (all texts in one doc: per-doc overhead dominates on snippets); True for all when the

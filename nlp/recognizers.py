@@ -255,8 +255,8 @@ def person_names() -> ShapeRecognizer:
               rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
-        Shape("initials_with_age", rf"\b(?P<value>(?:[A-Z]\.){{2,3}}|[A-Z]{{2,3}}\b)(?=,?\s+(?:is\s+)?"
-              rf"(?:an?\s+)?\(?\d{{1,3}}\s*(?:-|\s)?(?:year|yo|y/o|[MF]\b))", 0.7),
+        Shape("initials_with_age", r"\b(?P<value>(?:[A-Z]\.){2,3}|[A-Z]{2,3}\b)(?=,?\s+(?:is\s+)?"
+              r"(?:an?\s+)?\(?\d{1,3}\s*(?:-|\s)?(?:year|yo|y/o|[MF]\b))", 0.7),
     ], name="PatientNameRecognizer")
 
 

