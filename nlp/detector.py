@@ -6,6 +6,7 @@ named in settings (`[phi] detector`), with its options from `[phi.options]`.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 import tldextract
@@ -63,9 +64,13 @@ class CandidateUrlRecognizer(UrlRecognizer):
         super().__init__()
         self.tlds = set(re.findall(r"\(\?:([a-z]+)\)", UrlRecognizer.BASE_URL_REGEX))
 
+    MAX_CANDIDATES = 40  # beyond, the North American and "+" patterns still answer
+
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        results = []
+        results, tried = [], 0
         for match in self.CANDIDATE.finditer(text):
+            if tried >= self.MAX_CANDIDATES:
+                break
             if match.group("tld").lower() not in self.tlds:
                 continue
             value = match.group().rstrip(".,;:")
@@ -86,14 +91,19 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
     CANDIDATE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,22}\d")
     DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
 
+    MAX_CANDIDATES = 40  # beyond, the North American and "+" patterns still answer
+
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        results = []
+        results, tried = [], 0
         for match in self.CANDIDATE.finditer(text):
+            if tried >= self.MAX_CANDIDATES:
+                break
             candidate = match.group()
             digits = sum(c.isdigit() for c in candidate)
             if digits < 7 or self.DATE_LIKE.fullmatch(candidate) or (
                     candidate.isdigit() and digits not in (10, 11)):
                 continue  # a date, or an unbroken run of digits that is no phone number's length
+            tried += 1
             start = max(0, match.start() - 1)
             for result in super().analyze(text[start:match.end() + 1], entities, None):
                 result.start += start
@@ -230,11 +240,15 @@ def _resolve_overlaps(spans: list[Span], from_ner: set[tuple[int, int, str]]) ->
         return (span.category != AUTHOR, not by_pattern, -span.score, -(span.end - span.start))
 
     ranked = sorted(spans, key=rank)
-    kept: list[Span] = []
+    kept: list[Span] = []  # non-overlapping, sorted by start
+    starts: list[int] = []
     for span in ranked:
-        if all(span.end <= k.start or span.start >= k.end for k in kept):
-            kept.append(span)
-    return sorted(kept, key=lambda s: s.start)
+        at = bisect.bisect_left(starts, span.start)
+        if (at > 0 and kept[at - 1].end > span.start) or (at < len(kept) and kept[at].start < span.end):
+            continue
+        kept.insert(at, span)
+        starts.insert(at, span.start)
+    return kept
 
 
 def build_detector(**options: object) -> PresidioPhiDetector:

@@ -18,8 +18,9 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 I = re.IGNORECASE
 
 # One value after a label: letters, digits and inner separators, holding at least one digit.
+# (Every repetition here is bounded: a 20,000-character note of "1-1-1-..." must stay cheap.)
 # Upper-case even where the label is matched case-insensitively ("patient is 93" is no ID).
-ID_VALUE = (r"(?-i:(?=[A-Z0-9\-./ ]*\d)[A-Z0-9]"
+ID_VALUE = (r"(?-i:(?=[A-Z0-9\-./ ]{0,25}\d)[A-Z0-9]"
             r"(?:[A-Z0-9]|[\-./](?=[A-Z0-9])|(?<=\d)\s(?=\d)){3,24})")
 # Between a label and its value: "MRN: ", "number is ", "no. ", "#", "ID -".
 LABEL_GAP = r"(?:\s*(?:number|num|no|nr|id|ID|#|code)\b\.?)?\s*(?:[:#=\-]\s*)?(?:(?:is|was|of)\s+)?"
@@ -144,7 +145,7 @@ def vehicle_identifiers() -> ShapeRecognizer:
                  value=r"[A-HJ-NPR-Z0-9]{11,17}"),
         labelled("plate", ["license plate", "licence plate", "number plate", "plate",
                            "tag", "registration plate"], value=r"[A-Z0-9][A-Z0-9\- ]{2,9}[A-Z0-9]"),
-        Shape("vin_shape", r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b",
+        Shape("vin_shape", r"\b(?=[A-HJ-NPR-Z0-9]{0,16}\d)(?=[A-HJ-NPR-Z0-9]{0,16}[A-Z])[A-HJ-NPR-Z0-9]{17}\b",
               0.6),
     ], name="VehicleIdRecognizer")
 
@@ -166,7 +167,7 @@ def other_identifiers() -> ShapeRecognizer:
                  score=0.7),
         Shape("long_number", r"(?<![\w\-/.])\d[\d\-]{5,}\d(?![\w\-/]|\.\d)", 0.45,
               validate=_is_long_number),
-        Shape("mixed_code", r"\b(?=[A-Z0-9\-]*\d)(?=[A-Z0-9\-]*[A-Z])[A-Z]{1,4}-?\d{5,}[A-Z0-9]*\b",
+        Shape("mixed_code", r"\b[A-Z]{1,4}-?\d{5,20}[A-Z0-9]{0,10}\b",
               0.5, validate=_has_letters_and_digits),
     ], name="OtherIdRecognizer")
 
