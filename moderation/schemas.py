@@ -115,6 +115,9 @@ class Span(BaseModel):
     end: int
     entity_type: str
     score: float
+    category: str | None = Field(
+        None, description="whose it is: `patient` (PHI) or `author` (the surgeon's own name "
+        "or practice, reported apart); null where not told")
 
 
 class Evidence(BaseModel):

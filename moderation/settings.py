@@ -68,6 +68,15 @@ class ScoringSettings(BaseModel):
     wait_for_same_content_s: float = Field(30.0, ge=0)
 
 
+class PhiSettings(BaseModel):
+    """The one PHI text detector that `phi_text` and `phi_image` (OCR text) share."""
+
+    detector: str = Field("nlp.detector:build_detector",
+                          description="import path of a factory returning a PhiTextDetector")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="keyword arguments of that factory")
+
+
 class PolicySettings(BaseModel):
     expected_checks: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -108,6 +117,7 @@ class Settings(BaseSettings):
     extra_checks: dict[str, str] = Field(
         default_factory=dict, description="checks added by configuration: name -> import path")
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    phi: PhiSettings = Field(default_factory=PhiSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
 

@@ -82,7 +82,10 @@ def score(
         "consent_confirmed": True, "description": description, "fields": parsed_fields,
         "photo_sets": photo_sets,
     })
-    pipeline = ModerationPipeline.from_settings(get_settings())
+    try:
+        pipeline = ModerationPipeline.from_settings(get_settings())
+    except (ValueError, RuntimeError) as exc:  # a check's options or model cannot be used
+        _fail(f"the configuration cannot be used: {exc}")
     try:
         prepared = pipeline.prepare(pipeline.parse_submission(submission), files)
         result = pipeline.score(prepared)

@@ -54,6 +54,18 @@ def phi_case_findings(notes: str = PHI_NOTES) -> list[Finding]:
     ]
 
 
+def review_pipeline(settings: Settings) -> ModerationPipeline:
+    """The real pipeline with the integrity check alone: the review tests set every other
+    check's findings themselves (`extra`), so they hold whatever checks are registered."""
+    from moderation.checks.base import CheckContext
+    from moderation.checks.registry import CHECKS, build_checks
+    from moderation.taxonomy import default_taxonomy
+
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    checks = build_checks(context, registry={"integrity": CHECKS["integrity"]})
+    return ModerationPipeline(settings, default_taxonomy(), checks)
+
+
 def seed_case(repository: SubmissionRepository, pipeline: ModerationPipeline, *, case_id: str,
               member_id: str = "m-77", procedure: str = "rhinoplasty",
               description: str = "Open rhinoplasty; 14 months post-op.",
@@ -88,7 +100,7 @@ def open_repository(database_url: str, image_dir: Path) -> SubmissionRepository:
 def seed_review_demo(settings: Settings) -> dict[str, str]:
     """The cases the browser tests walk through; returns their ids by role."""
     repository = open_repository(settings.resolved_database_url, settings.image_dir)
-    pipeline = ModerationPipeline.from_settings(settings)
+    pipeline = review_pipeline(settings)
     technique = "Seen by Jane Doe at intake; spreader grafts."
     seed_case(repository, pipeline, case_id="c-2001", description=PHI_NOTES,
               fields={"approach": "open", "months_since_surgery": 14,

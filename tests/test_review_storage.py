@@ -31,7 +31,14 @@ from moderation.storage.review_tables import AuditRow
 from moderation.storage.tables import SubmissionRow
 from tests import photos, review_data
 from tests.conftest import submission_json
-from tests.review_data import PHI_NAME, PHI_NOTES, finding, open_repository, phi_case_findings
+from tests.review_data import (
+    PHI_NAME,
+    PHI_NOTES,
+    finding,
+    open_repository,
+    phi_case_findings,
+    review_pipeline,
+)
 
 REVIEWER = Actor(id=None, name="rita", role=Role.REVIEWER)
 DATA_TEAM = Actor(id=None, name="dana", role=Role.DATA)
@@ -51,7 +58,7 @@ def repository(database_url: str, tmp_path: Path):
 
 @pytest.fixture
 def pipeline(settings: Settings) -> ModerationPipeline:
-    return ModerationPipeline.from_settings(settings)
+    return review_pipeline(settings)
 
 
 @pytest.fixture
