@@ -13,8 +13,10 @@ the frame cuts off (a close-up of the eyes, the middle of a face); those faces a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 import cv2
@@ -111,7 +113,7 @@ class FaceDetector:
 
     def __post_init__(self) -> None:
         min_face = max(12, round(self.config.detect_side * self.config.min_face_fraction))
-        self._mtcnn = Mtcnn(min_face=min_face)
+        self._mtcnn = _mtcnn(min_face, self.config.threads)
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces in `rgb` (H, W, 3 uint8), in its pixels, best first."""
@@ -161,6 +163,14 @@ def shared_face_detector(context: CheckContext,
 
 
 # ---------------------------------------------------------------- helpers
+
+@lru_cache(maxsize=4)
+def _mtcnn(min_face: int, threads: int) -> Mtcnn:
+    """Loaded once per process and configuration: the networks are read-only after loading."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's exporter notes about its legacy path
+        return Mtcnn(min_face=min_face, threads=threads)
+
 
 def _from_raw(raw: RawFace) -> Face:
     x1, y1, x2, y2 = raw.box

@@ -1,6 +1,8 @@
 """MTCNN face detection (Zhang et al. 2016): boxes, five landmarks and a score per face.
 
-The three networks and their weights are facenet-pytorch's (MIT, (c) 2019 Timothy Esler; the
+The three networks run with ONNX Runtime (exported in memory when the detector is built: about
+3x faster than eager torch for these small convolutions on 2 shared cores, measured), the
+glue between the stages in torch. The networks and their weights are facenet-pytorch's (MIT, (c) 2019 Timothy Esler; the
 weights were ported from the authors' MTCNN release, MIT). facenet-pytorch pins torch < 2.3,
 so it is installed without its dependencies (see the Makefile) and none of its code is
 imported: its weight files are read from the installed distribution, and the networks and the
@@ -10,13 +12,15 @@ cascade are re-written here (vectorised, batched per stage, CPU only).
 from __future__ import annotations
 
 import importlib.metadata
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.functional import interpolate
 from torchvision.ops import nms
 
 WEIGHTS_DISTRIBUTION = "facenet-pytorch"
@@ -124,22 +128,49 @@ class RawFace:
     score: float
 
 
+def _onnx_runner(net: nn.Module, example: torch.Tensor, dynamic: dict[int, str],
+                 threads: int) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
+    """`net` exported to ONNX in memory and run by ONNX Runtime, torch tensors in and out."""
+    import onnxruntime
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (example,), buffer, input_names=["x"],
+                      dynamic_axes={"x": dynamic}, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if x.shape[0] == 0:
+            return net(x)
+        return tuple(torch.from_numpy(out) for out in session.run(None, {"x": x.numpy()}))
+    return run
+
+
 class Mtcnn:
     """The three-stage cascade. `detect` takes an RGB uint8 array (H, W, 3)."""
 
     def __init__(self, min_face: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-                 factor: float = 0.709) -> None:
+                 factor: float = 0.709, backend: str = "onnxruntime", threads: int = 1) -> None:
         self.min_face = min_face
         self.thresholds = thresholds
         self.factor = factor
-        self.pnet = _load(PNet(), "pnet")
-        self.rnet = _load(RNet(), "rnet")
-        self.onet = _load(ONet(), "onet")
+        pnet, rnet, onet = _load(PNet(), "pnet"), _load(RNet(), "rnet"), _load(ONet(), "onet")
+        if backend == "onnxruntime":
+            self.pnet = _onnx_runner(pnet, torch.zeros(1, 3, 64, 64), {2: "h", 3: "w"}, threads)
+            self.rnet = _onnx_runner(rnet, torch.zeros(2, 3, 24, 24), {0: "n"}, threads)
+            self.onet = _onnx_runner(onet, torch.zeros(2, 3, 48, 48), {0: "n"}, threads)
+        elif backend == "torch":
+            self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        else:
+            raise ValueError(f"unknown MTCNN backend {backend}: onnxruntime or torch")
 
     @torch.inference_mode()
     def detect(self, rgb: np.ndarray) -> list[RawFace]:
-        image = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        height, width = image.shape[2:]
+        image = np.ascontiguousarray(rgb, dtype=np.float32)
+        height, width = image.shape[:2]
         boxes = self._propose(image, height, width)
         if len(boxes):
             boxes = self._refine(image, boxes, height, width)
@@ -165,12 +196,12 @@ class Mtcnn:
             shortest *= self.factor
         return scales
 
-    def _propose(self, image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def _propose(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
         found = []
         for scale in self._scales(height, width):
-            resized = interpolate(image, size=(int(height * scale + 1), int(width * scale + 1)),
-                                  mode="area")
-            regression, probs = self.pnet(_normalise(resized))
+            resized = cv2.resize(image, (int(width * scale + 1), int(height * scale + 1)),
+                                 interpolation=cv2.INTER_AREA)
+            regression, probs = self.pnet(_normalise(_nchw(resized)))
             candidates = _windows(regression[0], probs[0, 1], scale, self.thresholds[0])
             if len(candidates):
                 keep = nms(candidates[:, :4], candidates[:, 4], 0.5)
@@ -186,7 +217,7 @@ class Mtcnn:
             boxes[:, 4]], dim=1)
         return _square(refined)
 
-    def _refine(self, image: torch.Tensor, boxes: torch.Tensor, height: int,
+    def _refine(self, image: np.ndarray, boxes: torch.Tensor, height: int,
                 width: int) -> torch.Tensor:
         crops = _crops(image, boxes, 24, height, width)
         regression, probs = self.rnet(_normalise(crops))
@@ -196,7 +227,7 @@ class Mtcnn:
         picked = nms(boxes[:, :4], boxes[:, 4], 0.7)
         return _square(_regress(boxes[picked], regression[picked]))
 
-    def _output(self, image: torch.Tensor, boxes: torch.Tensor, height: int,
+    def _output(self, image: np.ndarray, boxes: torch.Tensor, height: int,
                 width: int) -> tuple[torch.Tensor, torch.Tensor]:
         crops = _crops(image, boxes, 48, height, width)
         regression, points, probs = self.onet(_normalise(crops))
@@ -256,17 +287,21 @@ def _square(boxes: torch.Tensor) -> torch.Tensor:
     return squared
 
 
-def _crops(image: torch.Tensor, boxes: torch.Tensor, size: int, height: int,
+def _nchw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+
+
+def _crops(image: np.ndarray, boxes: torch.Tensor, size: int, height: int,
            width: int) -> torch.Tensor:
-    """Each box resized to `size`x`size`; parts outside the image stay zero (as MTCNN expects)."""
-    out = torch.zeros(len(boxes), 3, size, size)
+    """Each box (clipped to the image) resized to `size`x`size`, as the reference cascade does."""
+    out = np.zeros((len(boxes), size, size, 3), np.float32)
     for index, (x1, y1, x2, y2) in enumerate(boxes[:, :4].trunc().int().tolist()):
         x1c, y1c, x2c, y2c = max(x1, 1), max(y1, 1), min(x2, width), min(y2, height)
         if x2c <= x1c - 1 or y2c <= y1c - 1:
             continue
-        patch = image[:, :, y1c - 1:y2c, x1c - 1:x2c]
-        out[index] = interpolate(patch, size=(size, size), mode="area")[0]
-    return out
+        patch = image[y1c - 1:y2c, x1c - 1:x2c]
+        out[index] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(out.transpose(0, 3, 1, 2).copy())
 
 
 def _nms_min(boxes: torch.Tensor, threshold: float) -> torch.Tensor:

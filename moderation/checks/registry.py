@@ -13,6 +13,7 @@ from moderation.checks.base import Check, CheckContext
 CHECKS: dict[str, str] = {
     "integrity": "moderation.checks.integrity:IntegrityCheck",
     "phi_image": "moderation.checks.phi_image:PhiImageCheck",
+    "procedure_match": "models.procedure_match:ProcedureMatchCheck",
 }
 
 
