@@ -100,8 +100,8 @@ class Face:
 
 @dataclass
 class FaceDetectorConfig:
-    detect_side: int = 480  # long side, in pixels, of the copy the cascade runs on
-    min_face_fraction: float = 0.06  # smallest face looked for, as a share of the long side
+    detect_side: int = 384  # long side, in pixels, of the copy the cascade runs on
+    min_face_fraction: float = 0.08  # smallest face looked for, as a share of the long side
     min_score: float = 0.9
     zoom_out_canvas: float = 2.2  # canvas side / photo long side for the second look; 0: none
     threads: int = 1  # on 2 shared cores one thread beats two (measured: 3-5x)

@@ -33,8 +33,8 @@ DETECTORS_REF = ModelRef(name="procedure-match-detectors", version="mtcnn-nudene
 class ProcedureMatchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    face_detect_side: int = Field(480, ge=64, description="long side the face detector sees")
-    face_min_fraction: float = Field(0.06, gt=0, lt=1)
+    face_detect_side: int = Field(384, ge=64, description="long side the face detector sees")
+    face_min_fraction: float = Field(0.08, gt=0, lt=1)
     face_min_score: float = Field(0.9, ge=0, le=1)
     body_detector: Literal["nudenet", "none"] = "nudenet"
     body_input_size: int = Field(320, ge=64)

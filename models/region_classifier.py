@@ -47,6 +47,12 @@ class RegionProcedureNet(nn.Module):
             backbone.fc = nn.Identity()
         else:
             raise ValueError(f"unknown architecture {arch}; choose from {', '.join(ARCHITECTURES)}")
+        if weights is None:
+            # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, tuned
+            # for long ImageNet runs; a short run from scratch would evaluate with stale ones.
+            for module in backbone.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.momentum = 0.1
         self.backbone = backbone
         self.dropout = nn.Dropout(0.2)
         self.region_head = nn.Linear(features, regions)
@@ -111,8 +117,12 @@ def load_promoted(data_dir: Path, name: str = MODEL_NAME, threads: int = 1) -> R
 
 
 def export_onnx(net: RegionProcedureNet, path: Path, image_size: int) -> None:
+    import warnings
+
     net.eval()
     example = torch.zeros(1, 3, image_size, image_size)
-    torch.onnx.export(net, (example,), str(path), input_names=["image"],
-                      output_names=["regions", "procedures"],
-                      dynamic_axes={"image": {0: "batch"}}, dynamo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter: no onnxscript
+        torch.onnx.export(net, (example,), str(path), input_names=["image"],
+                          output_names=["regions", "procedures"],
+                          dynamic_axes={"image": {0: "batch"}}, dynamo=False)

@@ -51,6 +51,7 @@ class RegionRules:
     body_part_min_area: float = 0.01  # box area / photo area
     dominant_face_height: float = 0.45  # a face this tall leaves no room for a body region
     partial_face_weight: float = 0.85  # a face the frame cuts off is less certain
+    closeup_face_area: float = 0.6  # a body-detector face box this big is a feature close-up
 
 
 @dataclass
@@ -101,7 +102,7 @@ def estimate_regions(faces: Iterable[Face], parts: Iterable[BodyPart], width: in
         _add_face(estimate, face, width, height, rules)
     tallest = max((min(f.h, height) / height for f in faces if not f.partial), default=0.0)
     for part in parts:
-        _add_body_part(estimate, part, width, height, tallest, rules)
+        _add_body_part(estimate, part, width, height, tallest, bool(faces), rules)
     skin = max(estimate.probabilities.values(), default=0.0)
     if skin:
         estimate.probabilities["skin"] = skin
@@ -160,7 +161,7 @@ def _point_box(points: list[tuple[float, float]], eye_distance: float) -> tuple[
 
 
 def _add_body_part(estimate: RegionEstimate, part: BodyPart, width: int, height: int,
-                   tallest_face: float, rules: RegionRules) -> None:
+                   tallest_face: float, has_face: bool, rules: RegionRules) -> None:
     regions = BODY_PART_REGIONS.get(part.part, ())
     if not regions or part.score < rules.body_part_min_score:
         return
@@ -168,9 +169,12 @@ def _add_body_part(estimate: RegionEstimate, part: BodyPart, width: int, height:
     probability = min(1.0, part.score * 1.25) * _ramp(area, rules.body_part_min_area, rules.body_part_min_area / 2)
     if part.part != "FACE" and tallest_face > rules.dominant_face_height:
         probability *= 0.3  # a head shot: what looks like a body part is most likely not one
+    if part.part == "FACE" and area >= rules.closeup_face_area:
+        return  # a "face" filling the frame: a close-up of one feature, which it does not say
     for region in regions:
         estimate.add(RegionSighting(region, probability, "body", part.label, part.box))
-    if part.part == "FACE":  # a face MTCNN missed (a profile, say): its features go with it
+    if part.part == "FACE" and not has_face:
+        # A face MTCNN missed (a profile, say): its features go with it.
         share = min(part.h, height) / height
         feature_p = probability * 0.8 * _ramp(share, rules.feature_min_height, rules.prominence_softness)
         for region in FACE_PART_REGIONS:

@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; on 2 shared cores one is faster than two")
     parser.add_argument("--pretrained", choices=["auto", "never"], default="auto",
                         help="auto: ImageNet weights when the local torch cache has them")
     parser.add_argument("--name", default=MODEL_NAME, help="model name in the registry")
@@ -70,7 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--promote", action="store_true", help="serve this version")
     parser.add_argument("--out", type=Path, default=None,
                         help="where plots and the metrics log go (default: the version folder)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the card's command line
+    return args
 
 
 def seed_everything(seed: int) -> None:
@@ -209,8 +212,8 @@ def register(args, net, regions, procedures, photos, history, seconds, weights) 
                                            "image_size": args.image_size, "arch": args.arch},
                                           indent=2) + "\n")
         config = {key: (str(value) if isinstance(value, Path) else value)
-                  for key, value in vars(args).items()}
-        command = "python -m training.train_region_classifier " + shlex.join(sys.argv[1:])
+                  for key, value in vars(args).items() if key != "argv"}
+        command = "python -m training.train_region_classifier " + shlex.join(args.argv)
         model = registry.add(
             args.name, version, {ONNX_FILE: onnx_path, LABELS_FILE: labels_path},
             metrics={k: v for k, v in final.items() if k != "epoch"},
