@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import onnxruntime
-import torch
-from torchvision.ops import batched_nms
+
+from models.mtcnn import nms
 
 if TYPE_CHECKING:
     from moderation.checks.base import CheckContext
@@ -120,8 +120,9 @@ class BodyPartDetector:
                             centre_x + box_w / 2, centre_y + box_h / 2], axis=1)
         corners[:, [0, 2]] = corners[:, [0, 2]].clip(0, width)
         corners[:, [1, 3]] = corners[:, [1, 3]].clip(0, height)
-        picked = batched_nms(torch.from_numpy(corners), torch.from_numpy(scores[keep]),
-                             torch.from_numpy(classes[keep]), self.config.nms_iou).numpy()
+        # Per class: shift each class's boxes apart so that they never overlap another's.
+        shifted = corners + (classes[keep] * (max(width, height) + 1))[:, None]
+        picked = nms(shifted, scores[keep], self.config.nms_iou).numpy()
         return [
             BodyPart(label=LABELS[classes[keep][i]], x=float(corners[i, 0]), y=float(corners[i, 1]),
                      w=float(corners[i, 2] - corners[i, 0]), h=float(corners[i, 3] - corners[i, 1]),

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torchvision.ops import nms
 
 WEIGHTS_DISTRIBUTION = "facenet-pytorch"
 _WEIGHT_FILES = {"pnet": "facenet_pytorch/data/pnet.pt", "rnet": "facenet_pytorch/data/rnet.pt",
@@ -245,6 +244,25 @@ class Mtcnn:
 
 
 # ---------------------------------------------------------------- helpers
+
+def nms(boxes: torch.Tensor | np.ndarray, scores: torch.Tensor | np.ndarray,
+        threshold: float) -> torch.Tensor:
+    """Greedy non-maximum suppression by IoU, best first (torchvision's, without importing
+    torchvision, whose import costs seconds at start-up)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        inter = (np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+                 * np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None))
+        iou = inter / np.maximum(area[best] + area[rest] - inter, 1e-9)
+        order = rest[iou <= threshold]
+    return torch.as_tensor(np.array(keep, dtype=np.int64))
+
 
 def _normalise(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels - 127.5) * 0.0078125

@@ -46,7 +46,7 @@ class ProcedureMatchOptions(BaseModel):
     feature_min_height: float = 0.22
     body_part_min_score: float = 0.3
     body_part_min_area: float = 0.01
-    dominant_face_height: float = 0.45
+    dominant_face_height: float = 0.3
     threads: int = Field(1, ge=1)
 
     @property

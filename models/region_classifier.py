@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torchvision import models as tv_models
 
 from models.registry import ModelRegistry, ModelVersion
 
@@ -37,6 +36,8 @@ class RegionProcedureNet(nn.Module):
     def __init__(self, regions: int, procedures: int, arch: str = "mobilenet_v3_small",
                  weights: str | None = None) -> None:
         super().__init__()
+        from torchvision import models as tv_models  # training only: a slow import
+
         if arch == "mobilenet_v3_small":
             backbone = tv_models.mobilenet_v3_small(weights=weights)
             features = backbone.classifier[0].in_features

@@ -37,6 +37,8 @@ BODY_PART_REGIONS: dict[str, tuple[str, ...]] = {
     "FACE": ("face",),
 }
 FACE_PART_REGIONS = ("forehead", "eyes", "nose", "ears", "lips", "chin", "cheeks")
+HEAD_REGIONS = frozenset({"face", "neck", "skin", *FACE_PART_REGIONS})
+HEAD_SHOT_BODY_DAMPING = 0.3  # what a head shot's "body region" evidence is worth
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class RegionRules:
     neck_visible_below: float = 0.25  # photo must reach this many face heights below the chin
     body_part_min_score: float = 0.3
     body_part_min_area: float = 0.01  # box area / photo area
-    dominant_face_height: float = 0.45  # a face this tall leaves no room for a body region
+    dominant_face_height: float = 0.3  # a face this tall (share of the height): a head shot
     partial_face_weight: float = 0.85  # a face the frame cuts off is less certain
+    partial_landmark_margin: float = 0.2  # eye distances inside the frame, for partial faces
     closeup_face_area: float = 0.6  # a body-detector face box this big is a feature close-up
 
 
@@ -69,6 +72,7 @@ class RegionSighting:
 class RegionEstimate:
     probabilities: dict[str, float] = field(default_factory=dict)
     sightings: list[RegionSighting] = field(default_factory=list)
+    head_shot: bool = False  # a detected face fills the frame: no room for a body region
 
     def add(self, sighting: RegionSighting) -> None:
         self.sightings.append(sighting)
@@ -80,8 +84,10 @@ class RegionEstimate:
 
     def combined_with(self, classifier: Mapping[str, float], weight: float) -> RegionEstimate:
         """Noisy-OR of the detectors' and the classifier's probability for each region."""
-        merged = RegionEstimate(dict(self.probabilities), list(self.sightings))
+        merged = RegionEstimate(dict(self.probabilities), list(self.sightings), self.head_shot)
         for region, probability in classifier.items():
+            if self.head_shot and region not in HEAD_REGIONS:
+                probability *= HEAD_SHOT_BODY_DAMPING
             own = merged.probabilities.get(region, 0.0)
             merged.probabilities[region] = 1 - (1 - own) * (1 - weight * probability)
             if probability >= 0.3:
@@ -101,6 +107,7 @@ def estimate_regions(faces: Iterable[Face], parts: Iterable[BodyPart], width: in
     for face in faces:
         _add_face(estimate, face, width, height, rules)
     tallest = max((min(f.h, height) / height for f in faces if not f.partial), default=0.0)
+    estimate.head_shot = tallest > rules.dominant_face_height
     for part in parts:
         _add_body_part(estimate, part, width, height, tallest, bool(faces), rules)
     skin = max(estimate.probabilities.values(), default=0.0)
@@ -123,8 +130,12 @@ def _add_face(estimate: RegionEstimate, face: Face, width: int, height: int,
     feature_p = weight * _ramp(share, rules.feature_min_height, rules.prominence_softness)
     if not face.partial:
         estimate.add(RegionSighting("face", face_p, "face", "face", face.box))
+    # A partial face's landmarks are guesses past the frame's edge: a feature counts only
+    # well inside it.
+    margin = rules.partial_landmark_margin * face.eye_distance if face.partial else 0.0
     for region, points in _feature_points(face).items():
-        inside = [p for p in points if 0 <= p[0] < width and 0 <= p[1] < height]
+        inside = [p for p in points
+                  if margin <= p[0] < width - margin and margin <= p[1] < height - margin]
         if not inside:
             continue
         shown = len(inside) / len(points)
@@ -168,7 +179,7 @@ def _add_body_part(estimate: RegionEstimate, part: BodyPart, width: int, height:
     area = part.w * part.h / max(width * height, 1)
     probability = min(1.0, part.score * 1.25) * _ramp(area, rules.body_part_min_area, rules.body_part_min_area / 2)
     if part.part != "FACE" and tallest_face > rules.dominant_face_height:
-        probability *= 0.3  # a head shot: what looks like a body part is most likely not one
+        probability *= HEAD_SHOT_BODY_DAMPING  # a head shot: what looks like a body part is most likely not one
     if part.part == "FACE" and area >= rules.closeup_face_area:
         return  # a "face" filling the frame: a close-up of one feature, which it does not say
     for region in regions:

@@ -110,7 +110,7 @@ def test_metadata_becomes_a_phi_image_finding_with_its_key(pipeline: ModerationP
 def test_unbuilt_rules_send_the_destination_to_review(pipeline: ModerationPipeline) -> None:
     result = score(pipeline, photos.jpeg(photos.scene(seed=1)), photos.jpeg(photos.scene(seed=2)))
     gallery = result.recommendation[Destination.GALLERY]
-    assert gallery.action is Action.REVIEW
+    assert gallery.action is not Action.APPROVE  # review, or reject when a built check fails
     assert "watermark: not checked automatically; check it by eye" in gallery.reasons
 
 
@@ -178,7 +178,9 @@ def test_a_check_that_raises_is_reported_as_error_and_the_case_goes_to_review(
     errors = [f for f in result.findings if f.verdict is Verdict.ERROR]
     assert [(f.check, f.target) for f in errors] == [("exploding", "case")]
     assert any(f.check == "timed" for f in result.findings)  # the others still ran
-    assert result.recommendation[Destination.PROFILE].action is Action.REVIEW
+    profile = result.recommendation[Destination.PROFILE]
+    assert profile.action is not Action.APPROVE  # review (reject if a built check fails)
+    assert "exploding: the check failed to run (ValueError)" in profile.reasons
     assert {"exploding", "timed", "integrity", "decode", "total"} <= set(result.timings_ms)
     assert "ValueError" in caplog.text and "Jane Roe" not in caplog.text
 

@@ -48,7 +48,7 @@ def test_a_small_face_in_a_full_body_photo_does_not_show_a_nose() -> None:
 
 def test_features_outside_the_frame_of_a_partial_face_are_not_shown() -> None:
     # A band across the eyes: the face goes on far below the frame.
-    estimate = estimate_regions([face(-20, -100, 500, partial=True)], [], 460, 200)
+    estimate = estimate_regions([face(-20, -120, 500, partial=True)], [], 460, 200)
     assert estimate.probability("eyes") > 0.8
     assert estimate.probability("lips") == 0.0 and estimate.probability("chin") == 0.0
     assert estimate.probability("face") == 0.0  # a close-up of a feature is not a face photo
@@ -72,8 +72,19 @@ def test_the_classifier_adds_to_what_the_detectors_saw() -> None:
 
 # ---------------------------------------------------------------- the check, real models
 
+DETECTORS_ONLY = {"procedure_match": {"options": {"classifier": ""}}}
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> ModerationPipeline:
+    """The detectors alone: what these tests pin down is the detectors' evidence."""
+    return ModerationPipeline.from_settings(Settings(data_dir=tmp_path_factory.mktemp("data"),
+                                                     checks=DETECTORS_ONLY))
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> ModerationPipeline:
+    """The defaults: detectors and the shipped (promoted) region classifier."""
     return ModerationPipeline.from_settings(Settings(data_dir=tmp_path_factory.mktemp("data")))
 
 
@@ -92,7 +103,20 @@ def test_procedure_match_is_registered_and_runs_from_the_detectors_alone(
         pipeline: ModerationPipeline) -> None:
     assert load_check_class(CHECKS["procedure_match"]) is ProcedureMatchCheck
     check = next(c for c in pipeline.checks if c.name == "procedure_match")
-    assert check.classifier is None and check.model == DETECTORS_REF  # none promoted here
+    assert check.classifier is None and check.model == DETECTORS_REF
+
+
+def test_by_default_the_shipped_classifier_joins_the_detectors(shipped: ModerationPipeline) -> None:
+    check = next(c for c in shipped.checks if c.name == "procedure_match")
+    assert check.classifier is not None
+    assert check.model.name == "region-classifier" and check.model.version == "1.0.0"
+    portrait = real_photos.grace_hopper()
+    # A head shot: whatever the classifier thinks of the uniform, no breast is shown.
+    wrong = findings(score(shipped, "breast_augmentation", portrait, portrait))
+    assert wrong["photo:set1/before"].verdict is Verdict.FAIL
+    assert wrong["photo:set1/before"].model.name == "region-classifier"
+    right = findings(score(shipped, "rhinoplasty", portrait, portrait))
+    assert right["photo:set1/before"].verdict is Verdict.PASS
 
 
 def test_a_portrait_matches_a_nose_job_and_not_a_breast_augmentation(
@@ -161,6 +185,7 @@ def test_a_wrong_option_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_the_api_reports_procedure_match_with_region_evidence(client) -> None:
+    # The service as shipped: detectors and the promoted region classifier.
     portrait = real_photos.jpeg_bytes(real_photos.skimage_photo("astronaut"))
     response = post_score(client, submission_json(procedure="abdominoplasty", fields={}),
                           files={"b1": portrait, "a1": portrait})
@@ -172,7 +197,7 @@ def test_the_api_reports_procedure_match_with_region_evidence(client) -> None:
     assert photo["verdict"] == "fail" and photo["evidence"]["expected_regions"] == ["abdomen", "flanks"]
     assert any(box["label"] == "face" for box in photo["evidence"]["boxes"])
     assert "procedure_match" in body["timings_ms"]
-    assert {"name": "procedure-match-detectors", "version": "mtcnn-nudenet-1"} in body["models"]
+    assert {"name": "region-classifier", "version": "1.0.0"} in body["models"]
     assert not any("procedure_match: not checked" in r
                    for r in body["recommendation"]["profile"]["reasons"])
     json.dumps(body)  # the evidence is plain JSON
