@@ -248,7 +248,7 @@ def propose_bench_manifest(cache_dir: Path, detector=None) -> dict[str, object]:
     from models.faces import FaceDetector, FaceDetectorConfig
 
     detector = detector or FaceDetector(FaceDetectorConfig(detect_side=1024, min_face_fraction=0.03,
-                                                           zoom_out_canvas=0))
+                                                           zoom_out_canvases=()))
     photos: list[dict[str, object]] = []
     turns: dict[str, int] = {}
 
@@ -293,7 +293,7 @@ def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
 
     rng = np.random.default_rng(seed)
     detector = FaceDetector(FaceDetectorConfig(detect_side=1024, min_face_fraction=0.03,
-                                               zoom_out_canvas=0))
+                                               zoom_out_canvases=()))
     counts: dict[str, int] = {}
 
     def save(image: np.ndarray, category: str) -> None:

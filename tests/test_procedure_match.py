@@ -186,7 +186,7 @@ def test_a_wrong_option_is_refused_by_name(tmp_path: Path) -> None:
 
 def test_the_api_reports_procedure_match_with_region_evidence(client) -> None:
     # The service as shipped: detectors and the promoted region classifier.
-    portrait = real_photos.jpeg_bytes(real_photos.skimage_photo("astronaut"))
+    portrait = real_photos.jpeg_bytes(real_photos.grace_hopper())
     response = post_score(client, submission_json(procedure="abdominoplasty", fields={}),
                           files={"b1": portrait, "a1": portrait})
     assert response.status_code == 201, response.text
