@@ -17,6 +17,7 @@ at `fail_at`. Configurations, side by side in one run:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -236,6 +237,9 @@ def main() -> None:
                                   build_check(settings, {}, classifier), photos, settings))
     else:
         console.print("no region classifier installed: detectors only")
+    console.print("load average (1, 5, 15 min) at the end: "
+                  + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+                  + f" on {os.cpu_count()} cores (other work on the machine inflates the latencies)")
     print_summary(console, results, settings)
     print_by_category(console, results, settings.check("procedure_match").pass_below)
     for result in results:
