@@ -152,10 +152,14 @@ class Mtcnn:
     """The three-stage cascade. `detect` takes an RGB uint8 array (H, W, 3)."""
 
     def __init__(self, min_face: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-                 factor: float = 0.709, backend: str = "onnxruntime", threads: int = 1) -> None:
+                 factor: float = 0.709, backend: str = "onnxruntime", threads: int = 1,
+                 max_refine: int = 48, max_output: int = 12) -> None:
         self.min_face = min_face
         self.thresholds = thresholds
         self.factor = factor
+        # Before/after photos show one or a few faces: the best candidates are enough, and
+        # every candidate costs a crop and a resize (most of the cascade's time on 2 cores).
+        self.max_refine, self.max_output = max_refine, max_output
         pnet, rnet, onet = _load(PNet(), "pnet"), _load(RNet(), "rnet"), _load(ONet(), "onet")
         if backend == "onnxruntime":
             self.pnet = _onnx_runner(pnet, torch.zeros(1, 3, 64, 64), {2: "h", 3: "w"}, threads)
@@ -218,6 +222,7 @@ class Mtcnn:
 
     def _refine(self, image: np.ndarray, boxes: torch.Tensor, height: int,
                 width: int) -> torch.Tensor:
+        boxes = _best(boxes, self.max_refine)
         crops = _crops(image, boxes, 24, height, width)
         regression, probs = self.rnet(_normalise(crops))
         keep = probs[:, 1] > self.thresholds[1]
@@ -228,6 +233,7 @@ class Mtcnn:
 
     def _output(self, image: np.ndarray, boxes: torch.Tensor, height: int,
                 width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        boxes = _best(boxes, self.max_output)
         crops = _crops(image, boxes, 48, height, width)
         regression, points, probs = self.onet(_normalise(crops))
         keep = probs[:, 1] > self.thresholds[2]
@@ -262,6 +268,13 @@ def nms(boxes: torch.Tensor | np.ndarray, scores: torch.Tensor | np.ndarray,
         iou = inter / np.maximum(area[best] + area[rest] - inter, 1e-9)
         order = rest[iou <= threshold]
     return torch.as_tensor(np.array(keep, dtype=np.int64))
+
+
+def _best(boxes: torch.Tensor, limit: int) -> torch.Tensor:
+    """The `limit` highest-scoring candidates (column 4 is the score)."""
+    if len(boxes) <= limit:
+        return boxes
+    return boxes[boxes[:, 4].argsort(descending=True)[:limit]]
 
 
 def _normalise(pixels: torch.Tensor) -> torch.Tensor:
