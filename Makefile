@@ -11,9 +11,10 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test clean browser
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[test]'
+	$(PIP_INSTALL) --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 install: $(STAMP)

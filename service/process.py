@@ -34,7 +34,7 @@ class ServerProcess:
         self.log_path = data_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90) -> ServerProcess:
+    def start(self, timeout: float = 180) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.started_at = time.monotonic()

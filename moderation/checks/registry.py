@@ -14,6 +14,7 @@ CHECKS: dict[str, str] = {
     "integrity": "moderation.checks.integrity:IntegrityCheck",
     "phi_image": "moderation.checks.phi_image:PhiImageCheck",
     "phi_text": "moderation.checks.phi_text:PhiTextCheck",
+    "procedure_match": "models.procedure_match:ProcedureMatchCheck",
 }
 
 
