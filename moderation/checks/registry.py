@@ -13,6 +13,7 @@ from moderation.checks.base import Check, CheckContext
 CHECKS: dict[str, str] = {
     "integrity": "moderation.checks.integrity:IntegrityCheck",
     "phi_image": "moderation.checks.phi_image:PhiImageCheck",
+    "duplicate": "moderation.checks.duplicate:DuplicateCheck",
 }
 
 

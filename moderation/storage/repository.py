@@ -14,6 +14,7 @@ from moderation.errors import CaseConflict
 from moderation.intake import PreparedSubmission
 from moderation.schemas import Finding, ModelRef, PhotoInfo, ScoreResult
 from moderation.storage.images import ImageStore
+from moderation.storage.photo_hashes import hash_rows
 from moderation.storage.tables import FindingRow, StoredImage, SubmissionPhoto, SubmissionRow
 
 
@@ -104,6 +105,8 @@ class SubmissionRepository:
                     evidence=finding.evidence.model_dump(mode="json"),
                     model_name=finding.model.name, model_version=finding.model.version))
             session.add(row)
+            session.flush()
+            session.add_all(hash_rows(prepared, row.id))  # for the duplicate check's index
             session.flush()
             return to_result(row)
 

@@ -1,0 +1,312 @@
+"""Perceptual fingerprints of photos and the in-memory index that finds reused ones.
+
+A fingerprint is ten 64-bit DCT hashes (pHash) — of the whole frame and of nine windows of 90%
+of it (offsets 0, 5% and 10% on each axis) — and a 48 x 48 grey thumbnail. The hashes survive
+re-encoding and resizing; the windows make them survive a crop of up to about 10% on each side,
+whichever photo was the cropped one (the query's frame is compared with the stored windows and
+the query's windows with the stored frame). A match by hash is a candidate only: it is
+confirmed by aligning the two thumbnails (normalised cross-correlation over crop hypotheses),
+which tells the same photo from a similar one (the same patient, pose and lighting months
+apart).
+
+The index keeps only the hashes in memory (80 bytes a photo) in two FAISS binary indexes and
+answers by brute-force Hamming search: about a millisecond per hash per million photos on one
+core. Thumbnails and the cases they belong to are read from the store for candidates only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from moderation.intake import PreparedPhoto
+
+HASH_SIDE = 32
+HASH_KEEP = 8
+THUMB_SIDE = 64
+WINDOW_SIZE = 0.9
+WINDOW_OFFSETS = (0.0, 0.05, 0.1)
+CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS) ** 2
+_MIN_SIDE = round(THUMB_SIDE * 0.86)  # crops down to ~86% of a side are searched
+_COARSE_SIDES = tuple(range(THUMB_SIDE // 2, _MIN_SIDE // 2 - 1, -1))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    codes: np.ndarray  # uint64, CODES_PER_PHOTO: the frame, then the windows
+    thumb: np.ndarray  # uint8, THUMB_SIDE x THUMB_SIDE grey
+
+    @property
+    def frame(self) -> np.uint64:
+        return self.codes[0]
+
+    def codes_bytes(self) -> bytes:
+        return self.codes.astype("<u8").tobytes()
+
+    def thumb_bytes(self) -> bytes:
+        return self.thumb.tobytes()
+
+    @classmethod
+    def from_bytes(cls, codes: bytes, thumb: bytes) -> Fingerprint:
+        return cls(np.frombuffer(codes, dtype="<u8").astype(np.uint64),
+                   np.frombuffer(thumb, dtype=np.uint8).reshape(THUMB_SIDE, THUMB_SIDE))
+
+
+def fingerprint(image: np.ndarray) -> Fingerprint:
+    """The fingerprint of an RGB (or grey) uint8 photo of any size."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # One small copy serves every window: hashes only look at 32 x 32 of each.
+    working = cv2.resize(grey, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    codes = [_phash(working)]
+    size = round(256 * WINDOW_SIZE)
+    for oy in WINDOW_OFFSETS:
+        for ox in WINDOW_OFFSETS:
+            y, x = round(256 * oy), round(256 * ox)
+            codes.append(_phash(working[y:y + size, x:x + size]))
+    thumb = cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
+    return Fingerprint(np.array(codes, dtype=np.uint64), thumb)
+
+
+def _phash(grey: np.ndarray) -> np.uint64:
+    small = cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    coefficients = cv2.dct(small)[:HASH_KEEP, :HASH_KEEP].flatten()
+    bits = coefficients > np.median(coefficients[1:])
+    bits[0] = coefficients[0] > 128 * HASH_SIDE  # the DC term: bright or dark overall
+    return np.uint64(int.from_bytes(np.packbits(bits).tobytes(), "big"))
+
+
+def hamming(a: np.ndarray | np.uint64, b: np.ndarray | np.uint64) -> np.ndarray:
+    return np.bitwise_count(np.bitwise_xor(a, b))
+
+
+def code_distance(a: Fingerprint, b: Fingerprint) -> int:
+    """Smallest Hamming distance between one photo's frame and the other's frame or windows."""
+    return int(min(hamming(a.frame, b.codes).min(), hamming(a.codes, b.frame).min()))
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> float:
+    """Correlation of the thumbnails at the best crop alignment, either photo the cropped one.
+
+    About 0.93-1.0 for the same photo re-encoded, resized or cropped by up to ~12%; lower for
+    another photo of the same scene. The crop is searched at half resolution first, then
+    refined around the best guess at full resolution."""
+    first, second = _smooth(a.thumb), _smooth(b.thumb)
+    if first.std() < 2 or second.std() < 2:  # flat images: say nothing
+        return 0.0
+    half = THUMB_SIDE // 2
+    coarse = {id(first): cv2.resize(first, (half, half), interpolation=cv2.INTER_AREA),
+              id(second): cv2.resize(second, (half, half), interpolation=cv2.INTER_AREA)}
+    best = (-1.0, first, second, THUMB_SIDE, THUMB_SIDE)
+    for big, small in ((first, second), (second, first)):
+        for w in _COARSE_SIDES:
+            for h in _COARSE_SIDES:
+                score = _match(coarse[id(big)], coarse[id(small)], w, h)
+                if score > best[0]:
+                    best = (score, big, small, 2 * w, 2 * h)
+    _, big, small, w0, h0 = best
+    refined = -1.0
+    for w in range(w0 - 1, w0 + 2):
+        for h in range(h0 - 1, h0 + 2):
+            if _MIN_SIDE <= w <= THUMB_SIDE and _MIN_SIDE <= h <= THUMB_SIDE:
+                refined = max(refined, _match(big, small, w, h))
+    return refined
+
+
+def _match(big: np.ndarray, small: np.ndarray, w: int, h: int) -> float:
+    template = cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA)
+    if template.std() < 1:
+        return -1.0
+    return float(cv2.matchTemplate(big, template, cv2.TM_CCOEFF_NORMED).max())
+
+
+def _smooth(thumb: np.ndarray) -> np.ndarray:
+    # Sub-pixel misalignment must not matter: compare what survives a slight blur.
+    return cv2.GaussianBlur(thumb.astype(np.float32), (0, 0), 1.0)
+
+
+# ---------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """Where a stored photo was used: never its file name."""
+
+    key: int
+    case_id: str
+    submission_id: str
+    photo_id: str
+    member_id: str
+    fingerprint: Fingerprint
+
+
+class PhotoSource(Protocol):
+    """Where the index reads stored fingerprints (the database, in the service)."""
+
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(keys int64 ascending, codes uint64 n x CODES_PER_PHOTO) of rows with key > `key`."""
+
+    def photos(self, keys: Sequence[int]) -> list[StoredPhoto]:
+        """The stored photos with these keys."""
+
+
+@dataclass
+class Candidate:
+    key: int
+    distance: int
+
+
+class PhotoHashIndex:
+    """Hashes of every stored photo, searchable by Hamming distance in milliseconds."""
+
+    def __init__(self, source: PhotoSource | None = None, threads: int = 1) -> None:
+        import faiss  # imported here: only the service and the benchmark build an index
+
+        faiss.omp_set_num_threads(threads)
+        self._faiss = faiss
+        self.source = source
+        self._frames = faiss.IndexBinaryFlat(64)
+        self._windows = faiss.IndexBinaryFlat(64)
+        self._keys = np.zeros(0, np.int64)
+        self._lock = threading.Lock()
+        self.last_key = 0
+
+    def __len__(self) -> int:
+        return int(self._keys.shape[0])
+
+    def add(self, keys: np.ndarray, codes: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64)
+        codes = np.asarray(codes, np.uint64).reshape(len(keys), CODES_PER_PHOTO)
+        if len(keys) == 0:
+            return
+        with self._lock:
+            self._frames.add(_as_bytes(codes[:, 0]))
+            self._windows.add(_as_bytes(codes[:, 1:].reshape(-1)))
+            self._keys = np.concatenate([self._keys, keys])
+            self.last_key = max(self.last_key, int(keys.max()))
+
+    def sync(self, batch: int = 200_000) -> int:
+        """Read what the source stored since the last sync (other workers' saves too)."""
+        if self.source is None:
+            return 0
+        added = 0
+        while True:
+            keys, codes = self.source.codes_after(self.last_key, batch)
+            self.add(keys, codes)
+            added += len(keys)
+            if len(keys) < batch:
+                return added
+
+    def candidates(self, print_: Fingerprint, max_distance: int, limit: int) -> list[Candidate]:
+        """Stored photos whose hashes lie within `max_distance` bits, nearest first."""
+        if len(self) == 0:
+            return []
+        radius = max_distance + 1  # FAISS keeps distances strictly below the radius
+        best: dict[int, int] = {}
+        frame = _as_bytes(print_.codes[:1])
+        with self._lock:
+            searches = (
+                (self._windows, frame, CODES_PER_PHOTO - 1),  # the query frame vs stored windows
+                (self._frames, _as_bytes(print_.codes), 1),  # query frame + windows vs frames
+            )
+            for index, queries, per_photo in searches:
+                limits, distances, rows = index.range_search(queries, radius)
+                for row, distance in zip(rows // per_photo, distances):
+                    key = int(self._keys[row])
+                    if distance < best.get(key, 65):
+                        best[key] = int(distance)
+        ranked = sorted(best.items(), key=lambda item: item[1])[:limit]
+        return [Candidate(key, distance) for key, distance in ranked]
+
+
+def _as_bytes(codes: np.ndarray) -> np.ndarray:
+    """uint64 codes -> n x 8 uint8 rows in big-endian bit order, as FAISS wants them."""
+    return np.ascontiguousarray(np.asarray(codes, dtype=">u8")).view(np.uint8).reshape(-1, 8)
+
+
+@dataclass
+class Match:
+    photo: StoredPhoto
+    distance: int
+    similarity: float
+
+
+@dataclass
+class DuplicateFinder:
+    """Candidates from the index, confirmed on the thumbnails."""
+
+    index: PhotoHashIndex
+    max_distance: int = 14
+    min_similarity: float = 0.915
+    limit: int = 8
+
+    def matches(self, print_: Fingerprint,
+                exclude: Callable[[StoredPhoto], bool] = lambda photo: False) -> list[Match]:
+        found = self.index.candidates(print_, self.max_distance, self.limit)
+        if not found or self.index.source is None:
+            return []
+        distances = {candidate.key: candidate.distance for candidate in found}
+        confirmed = []
+        for photo in self.index.source.photos(list(distances)):
+            if exclude(photo):
+                continue
+            match = confirm(print_, photo.fingerprint, self.min_similarity)
+            if match is not None:
+                confirmed.append(Match(photo, distances[photo.key], match))
+        return sorted(confirmed, key=lambda match: -match.similarity)
+
+
+def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float) -> float | None:
+    """The similarity of two photos if they are the same photo, else None."""
+    if _rough_correlation(a.thumb, b.thumb) < _ROUGH_MIN:
+        return None  # cheap rejection of hash collisions between unrelated photos
+    score = similarity(a, b)
+    return score if score >= min_similarity else None
+
+
+_ROUGH_MIN = 0.3
+
+
+def _rough_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of 8 x 8 block means, no alignment: a crop of ~10% keeps it high."""
+    small_a = cv2.resize(a, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small_b = cv2.resize(b, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small_a -= small_a.mean()
+    small_b -= small_b.mean()
+    norm = float(np.linalg.norm(small_a) * np.linalg.norm(small_b))
+    return float(small_a @ small_b) / norm if norm > 0 else 0.0
+
+
+class MemorySource:
+    """A PhotoSource held in memory (the benchmark, and tests of the index)."""
+
+    def __init__(self) -> None:
+        self._photos: dict[int, StoredPhoto] = {}
+        self._codes: list[tuple[int, np.ndarray]] = []
+
+    def put(self, photo: StoredPhoto) -> None:
+        self._photos[photo.key] = photo
+        self._codes.append((photo.key, photo.fingerprint.codes))
+
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = [(k, c) for k, c in self._codes if k > key][:limit]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, CODES_PER_PHOTO), np.uint64)
+        return (np.array([k for k, _ in rows], np.int64), np.stack([c for _, c in rows]))
+
+    def photos(self, keys: Iterable[int]) -> list[StoredPhoto]:
+        return [self._photos[key] for key in keys if key in self._photos]
+
+
+FINGERPRINT_KEY = "fingerprint"
+
+
+def photo_fingerprint(photo: PreparedPhoto) -> Fingerprint | None:
+    """The photo's fingerprint, computed once per request (None if it did not decode)."""
+    if photo.image is None:
+        return None
+    return photo.derive(FINGERPRINT_KEY, lambda p: fingerprint(p.image))
