@@ -9,9 +9,10 @@ PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 
 .PHONY: install run test clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[test]'
+	$(PIP_INSTALL) --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 install: $(STAMP)
