@@ -141,7 +141,26 @@ def find_seams(image: np.ndarray) -> list[Seam]:
         for kind, lo, hi, position, strength in _scan(array):
             seams.append(Seam(orientation, position / factor, lo / factor, hi / factor,
                               kind, strength))
-    return _merge(seams, max(height, width) * 0.01)
+    return _supported(_merge(seams, max(height, width) * 0.01), width, height)
+
+
+def _supported(seams: list[Seam], width: int, height: int) -> list[Seam]:
+    """Half-length seams only where a full-length seam crosses near the middle (one large
+    panel beside two small ones); elsewhere a half-length straight line is scenery."""
+    def full(seam: Seam) -> bool:
+        length = height if seam.orientation == "vertical" else width
+        return seam.end - seam.start >= 0.9 * length
+
+    kept = []
+    for seam in seams:
+        if full(seam):
+            kept.append(seam)
+            continue
+        across = width if seam.orientation == "horizontal" else height
+        if any(full(other) and other.orientation != seam.orientation
+               and abs(other.position - across / 2) <= 0.15 * across for other in seams):
+            kept.append(seam)
+    return kept
 
 
 def _scan(array: np.ndarray) -> list[tuple[str, int, int, float, float]]:

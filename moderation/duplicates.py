@@ -1,7 +1,7 @@
 """Perceptual fingerprints of photos and the in-memory index that finds reused ones.
 
 A fingerprint is ten 64-bit DCT hashes (pHash) — of the whole frame and of nine windows of 90%
-of it (offsets 0, 5% and 10% on each axis) — and a 48 x 48 grey thumbnail. The hashes survive
+of it (offsets 0, 5% and 10% on each axis) — and a 96 x 96 grey thumbnail. The hashes survive
 re-encoding and resizing; the windows make them survive a crop of up to about 10% on each side,
 whichever photo was the cropped one (the query's frame is compared with the stored windows and
 the query's windows with the stored frame). A match by hash is a candidate only: it is
@@ -28,12 +28,12 @@ from moderation.intake import PreparedPhoto
 
 HASH_SIDE = 32
 HASH_KEEP = 8
-THUMB_SIDE = 64
+THUMB_SIDE = 96
 WINDOW_SIZE = 0.9
 WINDOW_OFFSETS = (0.0, 0.05, 0.1)
 CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS) ** 2
-_MIN_SIDE = round(THUMB_SIDE * 0.86)  # crops down to ~86% of a side are searched
-_COARSE_SIDES = tuple(range(THUMB_SIDE // 2, _MIN_SIDE // 2 - 1, -1))
+_MIN_CROP = 0.86  # crops down to 86% of a side are searched
+_PYRAMID_LEVELS = 3  # 96 -> 48 -> 24 pixels
 
 
 @dataclass(frozen=True)
@@ -92,29 +92,34 @@ def code_distance(a: Fingerprint, b: Fingerprint) -> int:
 def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Correlation of the thumbnails at the best crop alignment, either photo the cropped one.
 
-    About 0.93-1.0 for the same photo re-encoded, resized or cropped by up to ~12%; lower for
-    another photo of the same scene. The crop is searched at half resolution first, then
-    refined around the best guess at full resolution."""
+    About 0.92-1.0 for the same photo re-encoded, resized or cropped by up to ~12%; lower for
+    another photo of the same scene. The crop (one size per axis) is searched exhaustively at
+    a quarter of the thumbnail's resolution, then refined at half and at full resolution."""
     first, second = _smooth(a.thumb), _smooth(b.thumb)
     if first.std() < 2 or second.std() < 2:  # flat images: say nothing
         return 0.0
-    half = THUMB_SIDE // 2
-    coarse = {id(first): cv2.resize(first, (half, half), interpolation=cv2.INTER_AREA),
-              id(second): cv2.resize(second, (half, half), interpolation=cv2.INTER_AREA)}
-    best = (-1.0, first, second, THUMB_SIDE, THUMB_SIDE)
-    for big, small in ((first, second), (second, first)):
-        for w in _COARSE_SIDES:
-            for h in _COARSE_SIDES:
-                score = _match(coarse[id(big)], coarse[id(small)], w, h)
+    levels = [(first, second)]
+    for _ in range(_PYRAMID_LEVELS - 1):
+        levels.append(tuple(cv2.pyrDown(image) for image in levels[-1]))  # type: ignore[arg-type]
+    top = levels[-1][0].shape[0]
+    smallest = round(top * _MIN_CROP)
+    best = (-1.0, 0, top, top)
+    for direction in (0, 1):
+        big, small = levels[-1][direction], levels[-1][1 - direction]
+        for w in range(smallest, top + 1):
+            for h in range(smallest, top + 1):
+                score = _match(big, small, w, h)
                 if score > best[0]:
-                    best = (score, big, small, 2 * w, 2 * h)
-    _, big, small, w0, h0 = best
-    refined = -1.0
-    for w in range(w0 - 1, w0 + 2):
-        for h in range(h0 - 1, h0 + 2):
-            if _MIN_SIDE <= w <= THUMB_SIDE and _MIN_SIDE <= h <= THUMB_SIDE:
-                refined = max(refined, _match(big, small, w, h))
-    return refined
+                    best = (score, direction, w, h)
+    score, direction, w, h = best
+    for level in reversed(levels[:-1]):
+        big, small = level[direction], level[1 - direction]
+        side = big.shape[0]
+        candidates = [(_match(big, small, cw, ch), cw, ch)
+                      for cw in range(2 * w - 1, 2 * w + 2) for ch in range(2 * h - 1, 2 * h + 2)
+                      if round(side * _MIN_CROP) - 1 <= cw <= side and round(side * _MIN_CROP) - 1 <= ch <= side]
+        score, w, h = max(candidates)
+    return score
 
 
 def _match(big: np.ndarray, small: np.ndarray, w: int, h: int) -> float:
@@ -240,7 +245,7 @@ class DuplicateFinder:
     """Candidates from the index, confirmed on the thumbnails."""
 
     index: PhotoHashIndex
-    max_distance: int = 14
+    max_distance: int = 16
     min_similarity: float = 0.915
     limit: int = 8
 

@@ -33,7 +33,7 @@ from moderation.storage.tables import PhotoHashRow
 from tests.conftest import post_score, submission_json
 
 MIN_SIMILARITY = 0.915
-MAX_DISTANCE = 14
+MAX_DISTANCE = 16
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 90) -> bytes:

@@ -30,7 +30,7 @@ INDEX_RESOURCE = "photo_index"
 class DuplicateOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_code_distance: int = Field(14, ge=0, le=64, description="Hamming bits for a candidate")
+    max_code_distance: int = Field(16, ge=0, le=64, description="Hamming bits for a candidate")
     min_similarity: float = Field(0.915, ge=0, le=1, description="aligned thumbnail correlation")
     candidates: int = Field(8, ge=1, description="nearest candidates confirmed per photo")
     same_pair_score: float = Field(0.97, ge=0, le=1)

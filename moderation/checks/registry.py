@@ -14,6 +14,8 @@ CHECKS: dict[str, str] = {
     "integrity": "moderation.checks.integrity:IntegrityCheck",
     "phi_image": "moderation.checks.phi_image:PhiImageCheck",
     "duplicate": "moderation.checks.duplicate:DuplicateCheck",
+    "collage": "models.checks.collage:CollageCheck",
+    "comparability": "models.checks.comparability:ComparabilityCheck",
 }
 
 
