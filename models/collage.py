@@ -231,3 +231,17 @@ def panel_boxes(width: int, height: int, seams: list[Seam]) -> list[tuple[float,
         ys = [0.0, *cuts, float(height)]
         boxes.extend((x0, y0, x1 - x0, y1 - y0) for y0, y1 in zip(ys, ys[1:]))
     return boxes if len(boxes) > 1 else []
+
+
+def full_length_bands(seams: list[Seam], width: int, height: int) -> list[Seam]:
+    """Uniform separator bands that cross the whole photo: the mark of a gutter."""
+    return [s for s in seams if s.kind == "band"
+            and s.end - s.start >= 0.9 * (height if s.orientation == "vertical" else width)]
+
+
+def combined_score(probability: float, seams: list[Seam], width: int, height: int,
+                   band_score: float) -> float:
+    """The model's probability, raised to `band_score` when a full-length gutter is found."""
+    if full_length_bands(seams, width, height):
+        return max(probability, band_score)
+    return probability

@@ -1,7 +1,7 @@
 """Perceptual fingerprints of photos and the in-memory index that finds reused ones.
 
-A fingerprint is ten 64-bit DCT hashes (pHash) — of the whole frame and of nine windows of 90%
-of it (offsets 0, 5% and 10% on each axis) — and a 96 x 96 grey thumbnail. The hashes survive
+A fingerprint is six 64-bit DCT hashes (pHash) — of the whole frame and of five windows of 90%
+of it (the four corners and the centre) — and a 96 x 96 grey thumbnail. The hashes survive
 re-encoding and resizing; the windows make them survive a crop of up to about 10% on each side,
 whichever photo was the cropped one (the query's frame is compared with the stored windows and
 the query's windows with the stored frame). A match by hash is a candidate only: it is
@@ -9,7 +9,7 @@ confirmed by aligning the two thumbnails (normalised cross-correlation over crop
 which tells the same photo from a similar one (the same patient, pose and lighting months
 apart).
 
-The index keeps only the hashes in memory (80 bytes a photo) in two FAISS binary indexes and
+The index keeps only the hashes in memory (48 bytes a photo) in two FAISS binary indexes and
 answers by brute-force Hamming search: about a millisecond per hash per million photos on one
 core. Thumbnails and the cases they belong to are read from the store for candidates only.
 """
@@ -30,8 +30,8 @@ HASH_SIDE = 32
 HASH_KEEP = 8
 THUMB_SIDE = 96
 WINDOW_SIZE = 0.9
-WINDOW_OFFSETS = (0.0, 0.05, 0.1)
-CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS) ** 2
+WINDOW_OFFSETS = ((0.0, 0.0), (0.0, 0.1), (0.1, 0.0), (0.1, 0.1), (0.05, 0.05))  # (y, x)
+CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS)
 _MIN_CROP = 0.86  # crops down to 86% of a side are searched
 _PYRAMID_LEVELS = 3  # 96 -> 48 -> 24 pixels
 
@@ -64,10 +64,9 @@ def fingerprint(image: np.ndarray) -> Fingerprint:
     working = cv2.resize(grey, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
     codes = [_phash(working)]
     size = round(256 * WINDOW_SIZE)
-    for oy in WINDOW_OFFSETS:
-        for ox in WINDOW_OFFSETS:
-            y, x = round(256 * oy), round(256 * ox)
-            codes.append(_phash(working[y:y + size, x:x + size]))
+    for oy, ox in WINDOW_OFFSETS:
+        y, x = round(256 * oy), round(256 * ox)
+        codes.append(_phash(working[y:y + size, x:x + size]))
     thumb = cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
     return Fingerprint(np.array(codes, dtype=np.uint64), thumb)
 
@@ -211,21 +210,28 @@ class PhotoHashIndex:
         if len(self) == 0:
             return []
         radius = max_distance + 1  # FAISS keeps distances strictly below the radius
-        best: dict[int, int] = {}
-        frame = _as_bytes(print_.codes[:1])
+        found_rows, found_distances = [], []
         with self._lock:
             searches = (
-                (self._windows, frame, CODES_PER_PHOTO - 1),  # the query frame vs stored windows
-                (self._frames, _as_bytes(print_.codes), 1),  # query frame + windows vs frames
+                (self._windows, _as_bytes(print_.codes[:1]), CODES_PER_PHOTO - 1),  # frame vs windows
+                (self._frames, _as_bytes(print_.codes), 1),  # frame and windows vs frames
             )
             for index, queries, per_photo in searches:
-                limits, distances, rows = index.range_search(queries, radius)
-                for row, distance in zip(rows // per_photo, distances):
-                    key = int(self._keys[row])
-                    if distance < best.get(key, 65):
-                        best[key] = int(distance)
-        ranked = sorted(best.items(), key=lambda item: item[1])[:limit]
-        return [Candidate(key, distance) for key, distance in ranked]
+                _, distances, rows = index.range_search(queries, radius)
+                found_rows.append(rows // per_photo)
+                found_distances.append(distances)
+            rows = np.concatenate(found_rows)
+            keys = self._keys[rows] if rows.size else np.zeros(0, np.int64)
+        if keys.size == 0:
+            return []
+        distances = np.concatenate(found_distances)
+        order = np.lexsort((distances, keys))  # by key, nearest first within a key
+        keys, distances = keys[order], distances[order]
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, distances = keys[first], distances[first]
+        nearest = np.argsort(distances, kind="stable")[:limit]
+        return [Candidate(int(keys[i]), int(distances[i])) for i in nearest]
 
 
 def _as_bytes(codes: np.ndarray) -> np.ndarray:

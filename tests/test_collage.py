@@ -83,3 +83,10 @@ def test_collages_fail_and_a_single_photo_passes_through_the_api(client) -> None
     assert before["model"]["name"] == "collage"
     assert after["verdict"] == "pass"
     assert "collage" in " ".join(body["recommendation"]["gallery"]["reasons"])
+    # All three checks of issue 5 answer in /v1/score, with their evidence.
+    by_check = {(f["check"], f["target"]): f for f in body["findings"]}
+    comparability = by_check[("comparability", "photo:set1/after")]
+    assert {"exposure_difference_ev", "colour_shift_delta_ab"} <= set(comparability["evidence"]["values"])
+    duplicate = by_check[("duplicate", "photo:set1/after")]
+    assert duplicate["evidence"]["values"]["compared_with_index"] is True
+    assert {m["name"] for m in body["models"]} >= {"collage", "comparability-rules", "duplicate-rules"}

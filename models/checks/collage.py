@@ -1,7 +1,7 @@
 """`collage`: the gallery takes single photos, not composites.
 
 The learned model (`models.collage.CollageNet`, promoted in the model registry) scores the
-photo; label text read by OCR (BEFORE/AFTER, PRE-OP/POST-OP ... in two places of one photo)
+photo; a uniform gutter that crosses the whole photo raises the score; label text read by OCR (BEFORE/AFTER, PRE-OP/POST-OP ... in two places of one photo)
 raises the score when the OCR component is installed; the seam analysis
 (`models.collage.find_seams`) gives the evidence: seam lines and panel boxes, in the
 original photo's pixels.
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.collage import CollageModel, Seam, find_seams, panel_boxes
+from models.collage import CollageModel, Seam, combined_score, find_seams, panel_boxes
 from models.registry import ModelRegistry
 from moderation.checks.base import GALLERY_ONLY, Check, CheckContext, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
@@ -31,6 +31,8 @@ class CollageOptions(BaseModel):
 
     model: str = Field("collage", description="model name in the registry")
     evidence_from: float = Field(0.3, ge=0, le=1, description="score from which seams are drawn")
+    band_score: float = Field(0.9, ge=0, le=1,
+                              description="score when a uniform gutter crosses the whole photo")
     label_pair_score: float = Field(0.9, ge=0, le=1,
                                     description="score when two separate labels are read")
     use_ocr_labels: bool = True
@@ -70,7 +72,9 @@ class CollageCheck(Check):
         if probability is None or photo.image is None:
             return Observation(photo.target, 0.0, f"{photo.target} did not decode; not checked")
         values: dict[str, Any] = {"model_probability": round(float(probability), 4)}
-        score = float(probability)
+        height, width = photo.image.shape[:2]
+        seams = find_seams(photo.image)
+        score = combined_score(float(probability), seams, width, height, self.options.band_score)
         labels = self._labels(photo)
         evidence = Evidence(values=values)
         if len(labels) >= 2:
@@ -80,8 +84,6 @@ class CollageCheck(Check):
                                   for l in labels)
         if score < self.options.evidence_from:
             return Observation(photo.target, score, f"{photo.target} is a single photo", evidence)
-        seams = find_seams(photo.image)
-        height, width = photo.image.shape[:2]
         panels = panel_boxes(width, height, seams)
         evidence.lines = [_line(photo, seam) for seam in seams]  # type: ignore[attr-defined]
         evidence.boxes.extend(photo.to_original(*box, label="panel") for box in panels)
