@@ -91,15 +91,23 @@ class CollageModel:
             self.network = torch.jit.freeze(self.network)
         self.threads = threads
 
-    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
-        batch = torch.from_numpy(np.stack([preprocess(image) for image in images]))
+    def probabilities(self, images: list[np.ndarray], flips: bool = True) -> np.ndarray:
+        """P(collage) per image; with `flips`, the mean logit over the image and its mirror
+        images (a mirrored collage is a collage: four views for the price of one batch)."""
+        inputs = np.stack([preprocess(image) for image in images])
+        if flips:
+            inputs = np.concatenate([inputs, inputs[:, :, :, ::-1], inputs[:, :, ::-1, :],
+                                     inputs[:, :, ::-1, ::-1]])
+        batch = torch.from_numpy(np.ascontiguousarray(inputs))
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                return torch.sigmoid(self.network(batch)).numpy().astype(np.float64)
+                logits = self.network(batch).numpy().astype(np.float64)
         finally:
             torch.set_num_threads(previous)
+        logits = logits.reshape(-1, len(images)).mean(axis=0)
+        return 1.0 / (1.0 + np.exp(-logits))
 
 
 # ---------------------------------------------------------------- seam analysis

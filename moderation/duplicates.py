@@ -88,12 +88,13 @@ def code_distance(a: Fingerprint, b: Fingerprint) -> int:
     return int(min(hamming(a.frame, b.codes).min(), hamming(a.codes, b.frame).min()))
 
 
-def similarity(a: Fingerprint, b: Fingerprint) -> float:
+def similarity(a: Fingerprint, b: Fingerprint, directions: tuple[int, ...] = (0, 1)) -> float:
     """Correlation of the thumbnails at the best crop alignment, either photo the cropped one.
 
     About 0.92-1.0 for the same photo re-encoded, resized or cropped by up to ~12%; lower for
     another photo of the same scene. The crop (one size per axis) is searched exhaustively at
-    a quarter of the thumbnail's resolution, then refined at half and at full resolution."""
+    a quarter of the thumbnail's resolution, then refined at half and at full resolution.
+    `directions`: 0 when `b` may be a crop of `a`, 1 when `a` may be a crop of `b`."""
     first, second = _smooth(a.thumb), _smooth(b.thumb)
     if first.std() < 2 or second.std() < 2:  # flat images: say nothing
         return 0.0
@@ -103,7 +104,7 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     top = levels[-1][0].shape[0]
     smallest = round(top * _MIN_CROP)
     best = (-1.0, 0, top, top)
-    for direction in (0, 1):
+    for direction in directions:
         big, small = levels[-1][direction], levels[-1][1 - direction]
         for w in range(smallest, top + 1):
             for h in range(smallest, top + 1):
@@ -162,6 +163,7 @@ class PhotoSource(Protocol):
 class Candidate:
     key: int
     distance: int
+    directions: tuple[int, ...] = (0, 1)  # for `similarity`: which photo may be the crop
 
 
 class PhotoHashIndex:
@@ -210,28 +212,35 @@ class PhotoHashIndex:
         if len(self) == 0:
             return []
         radius = max_distance + 1  # FAISS keeps distances strictly below the radius
-        found_rows, found_distances = [], []
+        found_rows, found_distances, found_directions = [], [], []
         with self._lock:
-            searches = (
-                (self._windows, _as_bytes(print_.codes[:1]), CODES_PER_PHOTO - 1),  # frame vs windows
-                (self._frames, _as_bytes(print_.codes), 1),  # frame and windows vs frames
-            )
-            for index, queries, per_photo in searches:
-                _, distances, rows = index.range_search(queries, radius)
-                found_rows.append(rows // per_photo)
-                found_distances.append(distances)
+            # The query's frame against stored windows: the query may be a crop (direction 1).
+            _, distances, rows = self._windows.range_search(_as_bytes(print_.codes[:1]), radius)
+            found_rows.append(rows // (CODES_PER_PHOTO - 1))
+            found_distances.append(distances)
+            found_directions.append(np.full(len(rows), 1))
+            # The query's frame and windows against stored frames: frame to frame says nothing
+            # about the crop (-1); a query window means the stored photo may be one (0).
+            limits, distances, rows = self._frames.range_search(_as_bytes(print_.codes), radius)
+            query = np.repeat(np.arange(CODES_PER_PHOTO), np.diff(limits).astype(np.int64))
+            found_rows.append(rows)
+            found_distances.append(distances)
+            found_directions.append(np.where(query == 0, -1, 0))
             rows = np.concatenate(found_rows)
             keys = self._keys[rows] if rows.size else np.zeros(0, np.int64)
         if keys.size == 0:
             return []
         distances = np.concatenate(found_distances)
+        directions = np.concatenate(found_directions)
         order = np.lexsort((distances, keys))  # by key, nearest first within a key
-        keys, distances = keys[order], distances[order]
+        keys, distances, directions = keys[order], distances[order], directions[order]
         first = np.ones(len(keys), bool)
         first[1:] = keys[1:] != keys[:-1]
-        keys, distances = keys[first], distances[first]
+        keys, distances, directions = keys[first], distances[first], directions[first]
         nearest = np.argsort(distances, kind="stable")[:limit]
-        return [Candidate(int(keys[i]), int(distances[i])) for i in nearest]
+        return [Candidate(int(keys[i]), int(distances[i]),
+                          (0, 1) if directions[i] < 0 else (int(directions[i]),))
+                for i in nearest]
 
 
 def _as_bytes(codes: np.ndarray) -> np.ndarray:
@@ -260,22 +269,24 @@ class DuplicateFinder:
         found = self.index.candidates(print_, self.max_distance, self.limit)
         if not found or self.index.source is None:
             return []
-        distances = {candidate.key: candidate.distance for candidate in found}
+        by_key = {candidate.key: candidate for candidate in found}
         confirmed = []
-        for photo in self.index.source.photos(list(distances)):
+        for photo in self.index.source.photos(list(by_key)):
             if exclude(photo):
                 continue
-            match = confirm(print_, photo.fingerprint, self.min_similarity)
+            candidate = by_key[photo.key]
+            match = confirm(print_, photo.fingerprint, self.min_similarity, candidate.directions)
             if match is not None:
-                confirmed.append(Match(photo, distances[photo.key], match))
+                confirmed.append(Match(photo, candidate.distance, match))
         return sorted(confirmed, key=lambda match: -match.similarity)
 
 
-def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float) -> float | None:
+def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float,
+            directions: tuple[int, ...] = (0, 1)) -> float | None:
     """The similarity of two photos if they are the same photo, else None."""
     if _rough_correlation(a.thumb, b.thumb) < _ROUGH_MIN:
         return None  # cheap rejection of hash collisions between unrelated photos
-    score = similarity(a, b)
+    score = similarity(a, b, directions)
     return score if score >= min_similarity else None
 
 
