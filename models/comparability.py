@@ -67,6 +67,8 @@ def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15) -> Ge
         return Geometry(False, count)
     # after -> before: a scale s here means the subject is s times *smaller* in the after photo.
     s = math.hypot(similarity[0, 0], similarity[1, 0])
+    if not 0.05 < s < 20:  # a degenerate fit (all matches on one point or one line)
+        return Geometry(False, count)
     rotation = math.degrees(math.atan2(similarity[1, 0], similarity[0, 0]))
     centre_b = np.array([after.shape[1] / 2, after.shape[0] / 2])
     mapped = similarity[:, :2] @ centre_b + similarity[:, 2]

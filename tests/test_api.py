@@ -17,7 +17,8 @@ def test_score_returns_findings_and_recommendation(client: TestClient) -> None:
     body = response.json()
     assert body["submission_id"].startswith("s_") and body["version"] == 1
     assert response.headers["location"] == f"/v1/submissions/{body['submission_id']}"
-    assert {f["check"] for f in body["findings"]} == {"integrity", "phi_image"}
+    assert {f["check"] for f in body["findings"]} == {"integrity", "phi_image", "duplicate", "collage",
+                                                     "comparability"}
     assert body["recommendation"]["profile"]["action"] in {"approve", "review", "reject"}
     assert body["photos"][0]["width"] == 800 and body["timings_ms"]["total"] > 0
     stored = client.get(f"/v1/submissions/{body['submission_id']}", headers={"X-API-Key": API_KEY})
@@ -211,7 +212,8 @@ def test_submission_lookups(client: TestClient) -> None:
 def test_health_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["checks"] == ["integrity", "phi_image"]
+    assert ready["status"] == "ready" and ready["checks"] == [
+        "integrity", "phi_image", "duplicate", "collage", "comparability"]
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert body["schema"]["required"] == ["submission"]
