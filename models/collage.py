@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.registry import ModelVersion
+
 INPUT_SIDE = 160
 ANALYSIS_SIDE = 480
 
@@ -253,3 +255,49 @@ def combined_score(probability: float, seams: list[Seam], width: int, height: in
     if full_length_bands(seams, width, height):
         return max(probability, band_score)
     return probability
+
+
+def combiner_features(probability: float, seams: list[Seam], width: int, height: int) -> list[float]:
+    """[model logit, a full-length gutter, most full-length parallel seams, strongest edge]."""
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    full = [s for s in seams
+            if s.end - s.start >= 0.9 * (height if s.orientation == "vertical" else width)]
+    parallel = max((sum(s.orientation == o for s in full) for o in ("vertical", "horizontal")),
+                   default=0)
+    strongest = max((s.strength for s in full if s.kind == "edge"), default=0.0)
+    return [float(np.log(p / (1 - p))), float(bool(full_length_bands(seams, width, height))),
+            float(parallel), float(strongest)]
+
+
+class Combiner:
+    """The calibrated logistic combination of the model and the seams (`combiner.json`)."""
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        self.weights = np.array(json.loads(path.read_text())["weights"], dtype=np.float64)
+
+    def score(self, probability: float, seams: list[Seam], width: int, height: int) -> float:
+        x = np.array(combiner_features(probability, seams, width, height))
+        return float(1 / (1 + np.exp(-(self.weights[0] + x @ self.weights[1:]))))
+
+
+class CollageScorer:
+    """What the `collage` check computes per photo: (score, model probability, seams).
+
+    With a calibrated `combiner.json` in the model version, the score is the combiner's;
+    without one, the model's probability raised to `band_score` by a full-length gutter."""
+
+    def __init__(self, version: ModelVersion, band_score: float = 0.9, threads: int = 1) -> None:
+        self.model = CollageModel(version.path("collage.pt"), threads=threads)
+        self.combiner = (Combiner(version.path("combiner.json"))
+                         if "combiner.json" in version.files else None)
+        self.band_score = band_score
+
+    def score(self, image: np.ndarray) -> tuple[float, float, list[Seam]]:
+        probability = float(self.model.probabilities([image])[0])
+        seams = find_seams(image)
+        height, width = image.shape[:2]
+        if self.combiner is not None:
+            return self.combiner.score(probability, seams, width, height), probability, seams
+        return combined_score(probability, seams, width, height, self.band_score), probability, seams

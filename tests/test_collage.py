@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,16 @@ def test_collages_fail_and_a_single_photo_passes_through_the_api(client) -> None
     duplicate = by_check[("duplicate", "photo:set1/after")]
     assert duplicate["evidence"]["values"]["compared_with_index"] is True
     assert {m["name"] for m in body["models"]} >= {"collage", "comparability-rules", "duplicate-rules"}
+
+
+def test_the_shipped_combiner_discounts_many_parallel_lines() -> None:
+    from models.collage import Combiner, Seam
+    from models.registry import ModelRegistry
+
+    version = ModelRegistry.default(Path("unused-data-dir")).promoted("collage")
+    assert version is not None and "combiner.json" in version.files
+    combiner = Combiner(version.path("combiner.json"))
+    one = [Seam("vertical", 400, 0, 500, "edge", 0.95)]
+    tiles = [Seam("vertical", x, 0, 500, "edge", 0.95) for x in range(100, 800, 100)]
+    assert combiner.score(0.6, one, 800, 500) > combiner.score(0.6, tiles, 800, 500)
+    assert combiner.score(0.9, [], 800, 500) > combiner.score(0.2, [], 800, 500)

@@ -1,7 +1,8 @@
 """`collage`: the gallery takes single photos, not composites.
 
 The learned model (`models.collage.CollageNet`, promoted in the model registry) scores the
-photo; a uniform gutter that crosses the whole photo raises the score; label text read by OCR (BEFORE/AFTER, PRE-OP/POST-OP ... in two places of one photo)
+photo; the seam analysis joins it (a calibrated combination shipped with the model, or a
+uniform gutter crossing the whole photo raising the score); label text read by OCR (BEFORE/AFTER, PRE-OP/POST-OP ... in two places of one photo)
 raises the score when the OCR component is installed; the seam analysis
 (`models.collage.find_seams`) gives the evidence: seam lines and panel boxes, in the
 original photo's pixels.
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.collage import CollageModel, Seam, combined_score, find_seams, panel_boxes
+from models.collage import CollageScorer, Seam, panel_boxes
 from models.registry import ModelRegistry
 from moderation.checks.base import GALLERY_ONLY, Check, CheckContext, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
@@ -53,9 +54,9 @@ class CollageCheck(Check):
             raise RuntimeError(f"no promoted '{self.options.model}' model in the model registry; "
                                "train one with `python -m training.train_collage`")
         self._ref = promoted.ref
-        self._model: CollageModel = context.shared(
+        self._scorer: CollageScorer = context.shared(
             f"model:{promoted.name}:{promoted.version}",
-            lambda: CollageModel(promoted.path("collage.pt"), threads=self.options.threads))
+            lambda: CollageScorer(promoted, self.options.band_score, self.options.threads))
         self._ocr = _ocr_engine(context) if self.options.use_ocr_labels else None
 
     @property
@@ -63,18 +64,14 @@ class CollageCheck(Check):
         return self._ref
 
     def run(self, submission: PreparedSubmission) -> list[Observation]:
-        photos = [photo for photo in submission.photos if photo.image is not None]
-        probabilities = self._model.probabilities([photo.image for photo in photos]) if photos else []
-        scored = dict(zip((photo.id for photo in photos), probabilities))
-        return [self._observe(photo, scored.get(photo.id)) for photo in submission.photos]
+        return [self._observe(photo) for photo in submission.photos]
 
-    def _observe(self, photo: PreparedPhoto, probability: float | None) -> Observation:
-        if probability is None or photo.image is None:
+    def _observe(self, photo: PreparedPhoto) -> Observation:
+        if photo.image is None:
             return Observation(photo.target, 0.0, f"{photo.target} did not decode; not checked")
-        values: dict[str, Any] = {"model_probability": round(float(probability), 4)}
+        score, probability, seams = self._scorer.score(photo.image)
+        values: dict[str, Any] = {"model_probability": round(probability, 4)}
         height, width = photo.image.shape[:2]
-        seams = find_seams(photo.image)
-        score = combined_score(float(probability), seams, width, height, self.options.band_score)
         labels = self._labels(photo)
         evidence = Evidence(values=values)
         if len(labels) >= 2:
