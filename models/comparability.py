@@ -106,13 +106,16 @@ def _view_change(homography: np.ndarray, width: int, height: int) -> float | Non
 
 
 def photometry(before: np.ndarray, after: np.ndarray) -> Photometry:
+    # One 512-px copy per photo for sharpness, one 256-px copy of it for everything else.
+    before, after = _small(before, 512), _small(after, 512)
+    sharp = math.log2(max(_sharpness(after), 1e-6) / max(_sharpness(before), 1e-6))
+    before, after = _small(before), _small(after)
     lab_a, lab_b = _lab(before), _lab(after)
     lum_a, lum_b = _linear_luminance(before), _linear_luminance(after)
     ev = math.log2(max(_trimmed_mean(lum_b), 1e-4) / max(_trimmed_mean(lum_a), 1e-4))
     chroma_a = lab_a[..., 1:].reshape(-1, 2).mean(axis=0)
     chroma_b = lab_b[..., 1:].reshape(-1, 2).mean(axis=0)
     background = float(np.linalg.norm(_ring_mean(lab_b) - _ring_mean(lab_a)))
-    sharp = math.log2(max(_sharpness(after), 1e-6) / max(_sharpness(before), 1e-6))
     lost = _lost_share(before), _lost_share(after)
     return Photometry(
         exposure_difference_ev=round(ev, 2),
@@ -138,9 +141,11 @@ def _lab(image: np.ndarray) -> np.ndarray:
 
 
 def _linear_luminance(image: np.ndarray) -> np.ndarray:
-    srgb = _small(image).astype(np.float32) / 255.0
-    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
-    return linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return _SRGB_TO_LINEAR[_small(image)] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+_SRGB_TO_LINEAR = np.array([v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+                            for v in np.arange(256) / 255.0], dtype=np.float32)
 
 
 def _trimmed_mean(values: np.ndarray, cut: float = 0.02) -> float:
