@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from moderation.checks.duplicate import INDEX_RESOURCE
+from moderation.duplicates import PhotoHashIndex
 from moderation.pipeline import ModerationPipeline
 from moderation.settings import Settings
 from moderation.storage.db import make_engine, make_session_factory, migrate
 from moderation.storage.images import ImageStore
+from moderation.storage.photo_hashes import PhotoHashStore
 from moderation.storage.repository import SubmissionRepository
 from service.review_runtime import ReviewServices
 from service.scoring import ScoringService
@@ -37,7 +40,12 @@ class Runtime:
         migrate(engine)
         sessions = make_session_factory(engine)
         images = ImageStore(settings.image_dir)
-        pipeline = ModerationPipeline.from_settings(settings)
+        # Hashes of every stored photo, for the duplicate check; new rows are read per request.
+        photo_index = PhotoHashIndex(PhotoHashStore(sessions))
+        loaded = photo_index.sync()
+        pipeline = ModerationPipeline.from_settings(settings,
+                                                    resources={INDEX_RESOURCE: photo_index})
+        log.info("photo index: %d stored photos", loaded)
         log.info("ready: %d checks (%s), database %s", len(pipeline.checks),
                  ", ".join(check.name for check in pipeline.checks), engine.dialect.name)
         if not settings.api_keys:

@@ -49,7 +49,8 @@ def findings_of(result, check: str) -> dict[str, object]:
 
 
 def test_registry_lists_only_built_checks_and_each_loads() -> None:
-    assert set(CHECKS) == {"integrity", "phi_image", "phi_text", "procedure_match"}
+    assert set(CHECKS) == {"integrity", "phi_image", "phi_text", "procedure_match", "duplicate",
+                           "collage", "comparability"}
     for name, path in CHECKS.items():
         check_class = load_check_class(path)
         assert check_class.name == name and check_class.version
@@ -60,6 +61,7 @@ def test_a_check_can_be_disabled_in_settings(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, checks={"phi_image": {"enabled": False}})
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
     assert "phi_image" not in [check.name for check in build_checks(context)]
+    assert "integrity" in [check.name for check in build_checks(context)]
 
 
 def test_clean_photos_pass_integrity(pipeline: ModerationPipeline) -> None:

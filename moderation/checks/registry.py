@@ -15,6 +15,9 @@ CHECKS: dict[str, str] = {
     "phi_image": "moderation.checks.phi_image:PhiImageCheck",
     "phi_text": "moderation.checks.phi_text:PhiTextCheck",
     "procedure_match": "models.procedure_match:ProcedureMatchCheck",
+    "duplicate": "moderation.checks.duplicate:DuplicateCheck",
+    "collage": "models.checks.collage:CollageCheck",
+    "comparability": "models.checks.comparability:ComparabilityCheck",
 }
 
 

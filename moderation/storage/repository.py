@@ -24,6 +24,7 @@ from moderation.metadata import MetadataItem
 from moderation.review import queue_index
 from moderation.schemas import Finding, ModelRef, PhotoInfo, PhotoSet, ScoreResult, Submission
 from moderation.storage.images import ImageStore
+from moderation.storage.photo_hashes import hash_rows
 from moderation.storage.tables import FindingRow, StoredImage, SubmissionPhoto, SubmissionRow
 
 RECEIVED, SCORED = "received", "scored"
@@ -149,6 +150,8 @@ class SubmissionRepository:
                     image_sha256=stored,
                     photo_metadata=[_metadata_json(item) for item in photo.metadata]))
             session.add(row)
+            session.flush()
+            session.add_all(hash_rows(prepared, row.id))  # for the duplicate check's index
             return Receipt(row.id, row.version, RECEIVED, created=True)
 
     def save(self, prepared: PreparedSubmission, result: ScoreResult) -> tuple[ScoreResult, bool]:

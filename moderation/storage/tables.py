@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -127,3 +128,23 @@ class FindingRow(Base):
     model_version: Mapped[str] = mapped_column(String(64))
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="findings")
+
+
+class PhotoHashRow(Base):
+    """The perceptual fingerprint of every stored photo, for finding reused photos later.
+
+    The in-memory index (`moderation.duplicates.PhotoHashIndex`) loads `codes` at start-up and
+    reads new rows by `id`; `thumb` is read only for candidates."""
+
+    __tablename__ = "photo_hashes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    photo_id: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(String(128), index=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    codes: Mapped[bytes] = mapped_column(LargeBinary)  # CODES_PER_PHOTO little-endian uint64
+    thumb: Mapped[bytes] = mapped_column(LargeBinary)  # THUMB_SIDE x THUMB_SIDE grey
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

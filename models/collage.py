@@ -1,0 +1,303 @@
+"""Collage detection: a small learned model plus straight-seam image analysis.
+
+`CollageNet` looks at a 160 x 160 squashed copy of the photo (RGB and its horizontal and
+vertical gradients). Besides a global branch it averages its feature map along each column
+and along each row: a seam that spans the image survives that average, a straight edge that
+stops half-way is diluted. `find_seams` measures the same thing explicitly on a 480-px copy:
+uniform separator bands and abrupt steps that run the full height (or width) of the photo, or
+of one half of it, and gives their positions for the evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from models.registry import ModelVersion
+
+INPUT_SIDE = 160
+ANALYSIS_SIDE = 480
+
+
+# ---------------------------------------------------------------- the learned model
+
+
+def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class CollageNet(nn.Module):
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            _block(5, width // 2, 2),        # 80
+            _block(width // 2, width, 2),    # 40
+            _block(width, width, 1),
+            _block(width, 2 * width, 2),     # 20
+            _block(2 * width, 2 * width, 1),
+        )
+        channels = 2 * width
+        self.columns = nn.Sequential(nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.rows = nn.Sequential(nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Linear(4 * channels, 64), nn.ReLU(inplace=True), nn.Dropout(0.2),
+                                  nn.Linear(64, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(x)
+        overall = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+        half = f.shape[2] // 2
+        # Means over full columns/rows, and over each half (one large panel beside two small).
+        column_profiles = [f.mean(dim=2), f[:, :, :half].mean(dim=2), f[:, :, half:].mean(dim=2)]
+        row_profiles = [f.mean(dim=3), f[:, :, :, :half].mean(dim=3), f[:, :, :, half:].mean(dim=3)]
+        columns = torch.stack([self.columns(p).amax(dim=2) for p in column_profiles]).amax(dim=0)
+        rows = torch.stack([self.rows(p).amax(dim=2) for p in row_profiles]).amax(dim=0)
+        return self.head(torch.cat([overall, columns, rows], dim=1)).squeeze(1)
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 (any size) -> float32 5 x 160 x 160: RGB and |d/dx|, |d/dy| of grey."""
+    return features(shrink(image))
+
+
+def shrink(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def features(small: np.ndarray) -> np.ndarray:
+    rgb = small.astype(np.float32) / 255.0
+    grey = rgb.mean(axis=2)
+    dx = np.zeros_like(grey)
+    dy = np.zeros_like(grey)
+    dx[:, 1:-1] = np.abs(grey[:, 2:] - grey[:, :-2])
+    dy[1:-1, :] = np.abs(grey[2:, :] - grey[:-2, :])
+    stacked = np.concatenate([(rgb - 0.5) / 0.25, dx[..., None] * 4, dy[..., None] * 4], axis=2)
+    return np.ascontiguousarray(stacked.transpose(2, 0, 1))
+
+
+class CollageModel:
+    """Inference on CPU with a TorchScript copy of the trained network."""
+
+    def __init__(self, weights: Path, threads: int = 1) -> None:
+        network = CollageNet()
+        network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        network.eval()
+        example = torch.zeros(1, 5, INPUT_SIDE, INPUT_SIDE)
+        with torch.inference_mode():
+            self.network = torch.jit.trace(network, example)
+            self.network = torch.jit.freeze(self.network)
+        self.threads = threads
+
+    def probabilities(self, images: list[np.ndarray], flips: bool = True) -> np.ndarray:
+        """P(collage) per image; with `flips`, the mean logit over the image and its mirror
+        images (a mirrored collage is a collage: four views for the price of one batch)."""
+        inputs = np.stack([preprocess(image) for image in images])
+        if flips:
+            inputs = np.concatenate([inputs, inputs[:, :, :, ::-1], inputs[:, :, ::-1, :],
+                                     inputs[:, :, ::-1, ::-1]])
+        batch = torch.from_numpy(np.ascontiguousarray(inputs))
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                logits = self.network(batch).numpy().astype(np.float64)
+        finally:
+            torch.set_num_threads(previous)
+        logits = logits.reshape(-1, len(images)).mean(axis=0)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+# ---------------------------------------------------------------- seam analysis
+
+
+@dataclass(frozen=True)
+class Seam:
+    """A straight seam in working-image pixels: a vertical one runs at x = position."""
+
+    orientation: str  # "vertical" or "horizontal"
+    position: float
+    start: float
+    end: float
+    kind: str  # "band" (a uniform separator) or "edge" (panels that abut)
+    strength: float  # 0..1, share of the seam's length that shows the discontinuity
+
+    def as_line(self) -> tuple[float, float, float, float]:
+        if self.orientation == "vertical":
+            return self.position, self.start, self.position, self.end
+        return self.start, self.position, self.end, self.position
+
+
+_BAND_STD = 6.0          # grey levels: a separator band is flat along its length
+_MIN_STEP = 18.0         # grey levels (summed over RGB) for a row to show a step
+_EDGE_SHARE = 0.72       # share of rows (or columns) that must show the step
+_MARGIN = 0.04           # seams this close to the border are frames, not seams
+
+
+def find_seams(image: np.ndarray) -> list[Seam]:
+    """Full-length (or half-length) straight seams of a composite, strongest first."""
+    height, width = image.shape[:2]
+    factor = min(1.0, ANALYSIS_SIDE / max(height, width))
+    small = image if factor == 1.0 else cv2.resize(
+        image, (max(8, round(width * factor)), max(8, round(height * factor))),
+        interpolation=cv2.INTER_AREA)
+    small = small.astype(np.float32)
+    seams = []
+    for orientation, array in (("vertical", small), ("horizontal", small.transpose(1, 0, 2))):
+        for kind, lo, hi, position, strength in _scan(array):
+            seams.append(Seam(orientation, position / factor, lo / factor, hi / factor,
+                              kind, strength))
+    return _supported(_merge(seams, max(height, width) * 0.01), width, height)
+
+
+def _supported(seams: list[Seam], width: int, height: int) -> list[Seam]:
+    """Half-length seams only where a full-length seam crosses near the middle (one large
+    panel beside two small ones); elsewhere a half-length straight line is scenery."""
+    def full(seam: Seam) -> bool:
+        length = height if seam.orientation == "vertical" else width
+        return seam.end - seam.start >= 0.9 * length
+
+    kept = []
+    for seam in seams:
+        if full(seam):
+            kept.append(seam)
+            continue
+        across = width if seam.orientation == "horizontal" else height
+        if any(full(other) and other.orientation != seam.orientation
+               and abs(other.position - across / 2) <= 0.15 * across for other in seams):
+            kept.append(seam)
+    return kept
+
+
+def _scan(array: np.ndarray) -> list[tuple[str, int, int, float, float]]:
+    """Seams across the first axis of `array` (rows x columns x RGB): all of it or one half."""
+    rows, columns = array.shape[:2]
+    if rows < 16 or columns < 16:
+        return []
+    margin = max(2, int(columns * _MARGIN))
+    step = np.abs(array[:, 2:] - array[:, :-2]).sum(axis=2)  # step[:, i] is centred on i + 1
+    padded = np.pad(step, ((0, 0), (3, 3)), mode="edge")
+    beside = np.maximum(padded[:, :-6], padded[:, 6:])
+    shows = ((step > _MIN_STEP) & (step > 1.8 * beside)).astype(np.float32)
+    grey = array.mean(axis=2)
+    found: list[tuple[str, int, int, float, float]] = []
+    for lo, hi in ((0, rows), (0, rows // 2), (rows // 2, rows)):
+        spread = grey[lo:hi].std(axis=0)
+        found += [("band", lo, hi, position, 1.0) for position in _bands(spread, margin)]
+        share = shows[lo:hi].mean(axis=0)
+        peaks = np.flatnonzero(share >= _EDGE_SHARE)
+        for i in peaks:
+            centre = i + 1
+            if margin <= centre < columns - margin and share[i] >= share[max(0, i - 1): i + 2].max():
+                found.append(("edge", lo, hi, centre + 0.5, float(share[i])))
+    return found
+
+
+def _bands(spread: np.ndarray, margin: int) -> list[float]:
+    """Centres of narrow runs of flat columns with textured columns on both sides."""
+    columns = spread.shape[0]
+    flat = spread < _BAND_STD
+    edges = np.flatnonzero(np.diff(flat.astype(np.int8)))
+    starts = [e + 1 for e in edges if not flat[e]]
+    centres = []
+    for start in starts:
+        end = start
+        while end + 1 < columns and flat[end + 1]:
+            end += 1
+        if (start >= margin and end < columns - margin and end - start + 1 <= columns * 0.1
+                and end + 2 < columns and spread[start - 2] > 2 * _BAND_STD
+                and spread[end + 2] > 2 * _BAND_STD):
+            centres.append((start + end + 1) / 2)
+    return centres
+
+
+def _merge(seams: list[Seam], tolerance: float) -> list[Seam]:
+    """One seam per place: a full-length one wins over its halves, a band over an edge."""
+    ordered = sorted(seams, key=lambda s: (-(s.end - s.start), s.kind != "band", -s.strength))
+    kept: list[Seam] = []
+    for seam in ordered:
+        if any(other.orientation == seam.orientation
+               and abs(other.position - seam.position) <= tolerance
+               and other.start <= seam.start + tolerance and other.end >= seam.end - tolerance
+               for other in kept):
+            continue
+        kept.append(seam)
+    return sorted(kept, key=lambda s: -s.strength)
+
+
+def panel_boxes(width: int, height: int, seams: list[Seam]) -> list[tuple[float, float, float, float]]:
+    """The panels the seams cut the photo into, as (x, y, w, h) in working pixels."""
+    full_vertical = sorted(s.position for s in seams if s.orientation == "vertical"
+                           and s.end - s.start >= 0.9 * height)
+    xs = [0.0, *full_vertical, float(width)]
+    boxes = []
+    for x0, x1 in zip(xs, xs[1:]):
+        cuts = sorted(s.position for s in seams if s.orientation == "horizontal"
+                      and s.start <= x0 + 0.02 * width and s.end >= x1 - 0.02 * width)
+        ys = [0.0, *cuts, float(height)]
+        boxes.extend((x0, y0, x1 - x0, y1 - y0) for y0, y1 in zip(ys, ys[1:]))
+    return boxes if len(boxes) > 1 else []
+
+
+def full_length_bands(seams: list[Seam], width: int, height: int) -> list[Seam]:
+    """Uniform separator bands that cross the whole photo: the mark of a gutter."""
+    return [s for s in seams if s.kind == "band"
+            and s.end - s.start >= 0.9 * (height if s.orientation == "vertical" else width)]
+
+
+def combined_score(probability: float, seams: list[Seam], width: int, height: int,
+                   band_score: float) -> float:
+    """The model's probability, raised to `band_score` when a full-length gutter is found."""
+    if full_length_bands(seams, width, height):
+        return max(probability, band_score)
+    return probability
+
+
+def combiner_features(probability: float, seams: list[Seam], width: int, height: int) -> list[float]:
+    """[model logit, a full-length gutter, most full-length parallel seams, strongest edge]."""
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    full = [s for s in seams
+            if s.end - s.start >= 0.9 * (height if s.orientation == "vertical" else width)]
+    parallel = max((sum(s.orientation == o for s in full) for o in ("vertical", "horizontal")),
+                   default=0)
+    strongest = max((s.strength for s in full if s.kind == "edge"), default=0.0)
+    return [float(np.log(p / (1 - p))), float(bool(full_length_bands(seams, width, height))),
+            float(parallel), float(strongest)]
+
+
+class Combiner:
+    """The calibrated logistic combination of the model and the seams (`combiner.json`)."""
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        self.weights = np.array(json.loads(path.read_text())["weights"], dtype=np.float64)
+
+    def score(self, probability: float, seams: list[Seam], width: int, height: int) -> float:
+        x = np.array(combiner_features(probability, seams, width, height))
+        return float(1 / (1 + np.exp(-(self.weights[0] + x @ self.weights[1:]))))
+
+
+class CollageScorer:
+    """What the `collage` check computes per photo: (score, model probability, seams).
+
+    With a calibrated `combiner.json` in the model version, the score is the combiner's;
+    without one, the model's probability raised to `band_score` by a full-length gutter."""
+
+    def __init__(self, version: ModelVersion, band_score: float = 0.9, threads: int = 1) -> None:
+        self.model = CollageModel(version.path("collage.pt"), threads=threads)
+        self.combiner = (Combiner(version.path("combiner.json"))
+                         if "combiner.json" in version.files else None)
+        self.band_score = band_score
+
+    def score(self, image: np.ndarray) -> tuple[float, float, list[Seam]]:
+        probability = float(self.model.probabilities([image])[0])
+        seams = find_seams(image)
+        height, width = image.shape[:2]
+        if self.combiner is not None:
+            return self.combiner.score(probability, seams, width, height), probability, seams
+        return combined_score(probability, seams, width, height, self.band_score), probability, seams

@@ -1,0 +1,334 @@
+"""Perceptual fingerprints of photos and the in-memory index that finds reused ones.
+
+A fingerprint is six 64-bit DCT hashes (pHash) — of the whole frame and of five windows of 90%
+of it (the four corners and the centre) — and a 96 x 96 grey thumbnail. The hashes survive
+re-encoding and resizing; the windows make them survive a crop of up to about 10% on each side,
+whichever photo was the cropped one (the query's frame is compared with the stored windows and
+the query's windows with the stored frame). A match by hash is a candidate only: it is
+confirmed by aligning the two thumbnails (normalised cross-correlation over crop hypotheses),
+which tells the same photo from a similar one (the same patient, pose and lighting months
+apart).
+
+The index keeps only the hashes in memory (48 bytes a photo) in two FAISS binary indexes and
+answers by brute-force Hamming search: about a millisecond per hash per million photos on one
+core. Thumbnails and the cases they belong to are read from the store for candidates only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from moderation.intake import PreparedPhoto
+
+HASH_SIDE = 32
+HASH_KEEP = 8
+THUMB_SIDE = 96
+WINDOW_SIZE = 0.9
+WINDOW_OFFSETS = ((0.0, 0.0), (0.0, 0.1), (0.1, 0.0), (0.1, 0.1), (0.05, 0.05))  # (y, x)
+CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS)
+_MIN_CROP = 0.86  # crops down to 86% of a side are searched
+_PYRAMID_LEVELS = 3  # 96 -> 48 -> 24 pixels
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    codes: np.ndarray  # uint64, CODES_PER_PHOTO: the frame, then the windows
+    thumb: np.ndarray  # uint8, THUMB_SIDE x THUMB_SIDE grey
+
+    @property
+    def frame(self) -> np.uint64:
+        return self.codes[0]
+
+    def codes_bytes(self) -> bytes:
+        return self.codes.astype("<u8").tobytes()
+
+    def thumb_bytes(self) -> bytes:
+        return self.thumb.tobytes()
+
+    @classmethod
+    def from_bytes(cls, codes: bytes, thumb: bytes) -> Fingerprint:
+        return cls(np.frombuffer(codes, dtype="<u8").astype(np.uint64),
+                   np.frombuffer(thumb, dtype=np.uint8).reshape(THUMB_SIDE, THUMB_SIDE))
+
+
+def fingerprint(image: np.ndarray) -> Fingerprint:
+    """The fingerprint of an RGB (or grey) uint8 photo of any size."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # One small copy serves every window: hashes only look at 32 x 32 of each.
+    working = cv2.resize(grey, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    codes = [_phash(working)]
+    size = round(256 * WINDOW_SIZE)
+    for oy, ox in WINDOW_OFFSETS:
+        y, x = round(256 * oy), round(256 * ox)
+        codes.append(_phash(working[y:y + size, x:x + size]))
+    thumb = cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
+    return Fingerprint(np.array(codes, dtype=np.uint64), thumb)
+
+
+def _phash(grey: np.ndarray) -> np.uint64:
+    small = cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    coefficients = cv2.dct(small)[:HASH_KEEP, :HASH_KEEP].flatten()
+    bits = coefficients > np.median(coefficients[1:])
+    bits[0] = coefficients[0] > 128 * HASH_SIDE  # the DC term: bright or dark overall
+    return np.uint64(int.from_bytes(np.packbits(bits).tobytes(), "big"))
+
+
+def hamming(a: np.ndarray | np.uint64, b: np.ndarray | np.uint64) -> np.ndarray:
+    return np.bitwise_count(np.bitwise_xor(a, b))
+
+
+def code_distance(a: Fingerprint, b: Fingerprint) -> int:
+    """Smallest Hamming distance between one photo's frame and the other's frame or windows."""
+    return int(min(hamming(a.frame, b.codes).min(), hamming(a.codes, b.frame).min()))
+
+
+def similarity(a: Fingerprint, b: Fingerprint, directions: tuple[int, ...] = (0, 1)) -> float:
+    """Correlation of the thumbnails at the best crop alignment, either photo the cropped one.
+
+    About 0.92-1.0 for the same photo re-encoded, resized or cropped by up to ~12%; lower for
+    another photo of the same scene. The crop (one size per axis) is searched exhaustively at
+    a quarter of the thumbnail's resolution, then refined at half and at full resolution.
+    `directions`: 0 when `b` may be a crop of `a`, 1 when `a` may be a crop of `b`."""
+    first, second = _smooth(a.thumb), _smooth(b.thumb)
+    if first.std() < 2 or second.std() < 2:  # flat images: say nothing
+        return 0.0
+    levels = [(first, second)]
+    for _ in range(_PYRAMID_LEVELS - 1):
+        levels.append(tuple(cv2.pyrDown(image) for image in levels[-1]))  # type: ignore[arg-type]
+    top = levels[-1][0].shape[0]
+    smallest = round(top * _MIN_CROP)
+    best = (-1.0, 0, top, top)
+    for direction in directions:
+        big, small = levels[-1][direction], levels[-1][1 - direction]
+        for w in range(smallest, top + 1):
+            for h in range(smallest, top + 1):
+                score = _match(big, small, w, h)
+                if score > best[0]:
+                    best = (score, direction, w, h)
+    score, direction, w, h = best
+    for level in reversed(levels[:-1]):
+        big, small = level[direction], level[1 - direction]
+        side = big.shape[0]
+        candidates = [(_match(big, small, cw, ch), cw, ch)
+                      for cw in range(2 * w - 1, 2 * w + 2) for ch in range(2 * h - 1, 2 * h + 2)
+                      if round(side * _MIN_CROP) - 1 <= cw <= side and round(side * _MIN_CROP) - 1 <= ch <= side]
+        score, w, h = max(candidates)
+    return score
+
+
+def _match(big: np.ndarray, small: np.ndarray, w: int, h: int) -> float:
+    template = cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA)
+    if template.std() < 1:
+        return -1.0
+    return float(cv2.matchTemplate(big, template, cv2.TM_CCOEFF_NORMED).max())
+
+
+def _smooth(thumb: np.ndarray) -> np.ndarray:
+    # Sub-pixel misalignment must not matter: compare what survives a slight blur.
+    return cv2.GaussianBlur(thumb.astype(np.float32), (0, 0), 1.0)
+
+
+# ---------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """Where a stored photo was used: never its file name."""
+
+    key: int
+    case_id: str
+    submission_id: str
+    photo_id: str
+    member_id: str
+    fingerprint: Fingerprint
+
+
+class PhotoSource(Protocol):
+    """Where the index reads stored fingerprints (the database, in the service)."""
+
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(keys int64 ascending, codes uint64 n x CODES_PER_PHOTO) of rows with key > `key`."""
+
+    def photos(self, keys: Sequence[int]) -> list[StoredPhoto]:
+        """The stored photos with these keys."""
+
+
+@dataclass
+class Candidate:
+    key: int
+    distance: int
+    directions: tuple[int, ...] = (0, 1)  # for `similarity`: which photo may be the crop
+
+
+class PhotoHashIndex:
+    """Hashes of every stored photo, searchable by Hamming distance in milliseconds."""
+
+    def __init__(self, source: PhotoSource | None = None, threads: int = 1) -> None:
+        import faiss  # imported here: only the service and the benchmark build an index
+
+        faiss.omp_set_num_threads(threads)
+        self._faiss = faiss
+        self.source = source
+        self._frames = faiss.IndexBinaryFlat(64)
+        self._windows = faiss.IndexBinaryFlat(64)
+        self._keys = np.zeros(0, np.int64)
+        self._lock = threading.Lock()
+        self.last_key = 0
+
+    def __len__(self) -> int:
+        return int(self._keys.shape[0])
+
+    def add(self, keys: np.ndarray, codes: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64)
+        codes = np.asarray(codes, np.uint64).reshape(len(keys), CODES_PER_PHOTO)
+        if len(keys) == 0:
+            return
+        with self._lock:
+            self._frames.add(_as_bytes(codes[:, 0]))
+            self._windows.add(_as_bytes(codes[:, 1:].reshape(-1)))
+            self._keys = np.concatenate([self._keys, keys])
+            self.last_key = max(self.last_key, int(keys.max()))
+
+    def sync(self, batch: int = 200_000) -> int:
+        """Read what the source stored since the last sync (other workers' saves too)."""
+        if self.source is None:
+            return 0
+        added = 0
+        while True:
+            keys, codes = self.source.codes_after(self.last_key, batch)
+            self.add(keys, codes)
+            added += len(keys)
+            if len(keys) < batch:
+                return added
+
+    def candidates(self, print_: Fingerprint, max_distance: int, limit: int) -> list[Candidate]:
+        """Stored photos whose hashes lie within `max_distance` bits, nearest first."""
+        if len(self) == 0:
+            return []
+        radius = max_distance + 1  # FAISS keeps distances strictly below the radius
+        found_rows, found_distances, found_directions = [], [], []
+        with self._lock:
+            # The query's frame against stored windows: the query may be a crop (direction 1).
+            _, distances, rows = self._windows.range_search(_as_bytes(print_.codes[:1]), radius)
+            found_rows.append(rows // (CODES_PER_PHOTO - 1))
+            found_distances.append(distances)
+            found_directions.append(np.full(len(rows), 1))
+            # The query's frame and windows against stored frames: frame to frame says nothing
+            # about the crop (-1); a query window means the stored photo may be one (0).
+            limits, distances, rows = self._frames.range_search(_as_bytes(print_.codes), radius)
+            query = np.repeat(np.arange(CODES_PER_PHOTO), np.diff(limits).astype(np.int64))
+            found_rows.append(rows)
+            found_distances.append(distances)
+            found_directions.append(np.where(query == 0, -1, 0))
+            rows = np.concatenate(found_rows)
+            keys = self._keys[rows] if rows.size else np.zeros(0, np.int64)
+        if keys.size == 0:
+            return []
+        distances = np.concatenate(found_distances)
+        directions = np.concatenate(found_directions)
+        order = np.lexsort((distances, keys))  # by key, nearest first within a key
+        keys, distances, directions = keys[order], distances[order], directions[order]
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, distances, directions = keys[first], distances[first], directions[first]
+        nearest = np.argsort(distances, kind="stable")[:limit]
+        return [Candidate(int(keys[i]), int(distances[i]),
+                          (0, 1) if directions[i] < 0 else (int(directions[i]),))
+                for i in nearest]
+
+
+def _as_bytes(codes: np.ndarray) -> np.ndarray:
+    """uint64 codes -> n x 8 uint8 rows in big-endian bit order, as FAISS wants them."""
+    return np.ascontiguousarray(np.asarray(codes, dtype=">u8")).view(np.uint8).reshape(-1, 8)
+
+
+@dataclass
+class Match:
+    photo: StoredPhoto
+    distance: int
+    similarity: float
+
+
+@dataclass
+class DuplicateFinder:
+    """Candidates from the index, confirmed on the thumbnails."""
+
+    index: PhotoHashIndex
+    max_distance: int = 16
+    min_similarity: float = 0.915
+    limit: int = 8
+
+    def matches(self, print_: Fingerprint,
+                exclude: Callable[[StoredPhoto], bool] = lambda photo: False) -> list[Match]:
+        found = self.index.candidates(print_, self.max_distance, self.limit)
+        if not found or self.index.source is None:
+            return []
+        by_key = {candidate.key: candidate for candidate in found}
+        confirmed = []
+        for photo in self.index.source.photos(list(by_key)):
+            if exclude(photo):
+                continue
+            candidate = by_key[photo.key]
+            match = confirm(print_, photo.fingerprint, self.min_similarity, candidate.directions)
+            if match is not None:
+                confirmed.append(Match(photo, candidate.distance, match))
+        return sorted(confirmed, key=lambda match: -match.similarity)
+
+
+def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float,
+            directions: tuple[int, ...] = (0, 1)) -> float | None:
+    """The similarity of two photos if they are the same photo, else None."""
+    if _rough_correlation(a.thumb, b.thumb) < _ROUGH_MIN:
+        return None  # cheap rejection of hash collisions between unrelated photos
+    score = similarity(a, b, directions)
+    return score if score >= min_similarity else None
+
+
+_ROUGH_MIN = 0.3
+
+
+def _rough_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of 8 x 8 block means, no alignment: a crop of ~10% keeps it high."""
+    small_a = cv2.resize(a, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small_b = cv2.resize(b, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small_a -= small_a.mean()
+    small_b -= small_b.mean()
+    norm = float(np.linalg.norm(small_a) * np.linalg.norm(small_b))
+    return float(small_a @ small_b) / norm if norm > 0 else 0.0
+
+
+class MemorySource:
+    """A PhotoSource held in memory (the benchmark, and tests of the index)."""
+
+    def __init__(self) -> None:
+        self._photos: dict[int, StoredPhoto] = {}
+        self._codes: list[tuple[int, np.ndarray]] = []
+
+    def put(self, photo: StoredPhoto) -> None:
+        self._photos[photo.key] = photo
+        self._codes.append((photo.key, photo.fingerprint.codes))
+
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = [(k, c) for k, c in self._codes if k > key][:limit]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, CODES_PER_PHOTO), np.uint64)
+        return (np.array([k for k, _ in rows], np.int64), np.stack([c for _, c in rows]))
+
+    def photos(self, keys: Iterable[int]) -> list[StoredPhoto]:
+        return [self._photos[key] for key in keys if key in self._photos]
+
+
+FINGERPRINT_KEY = "fingerprint"
+
+
+def photo_fingerprint(photo: PreparedPhoto) -> Fingerprint | None:
+    """The photo's fingerprint, computed once per request (None if it did not decode)."""
+    if photo.image is None:
+        return None
+    return photo.derive(FINGERPRINT_KEY, lambda p: fingerprint(p.image))

@@ -1,0 +1,106 @@
+"""The collage check: seam analysis, the seeded builder, and the shipped model through the API."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from datasets import collage as collage_data
+from datasets.open_photos import by_name, photos
+from models.collage import find_seams, panel_boxes
+from tests.conftest import post_score, submission_json
+
+
+def panel(name: str, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(by_name(name).load()).resize((width, height), Image.BICUBIC))
+
+
+def jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def side_by_side(gutter: int = 0) -> np.ndarray:
+    parts = [panel("grace_hopper", 400, 500)]
+    if gutter:
+        parts.append(np.full((500, gutter, 3), 255, np.uint8))
+    parts.append(panel("coffee", 400, 500))
+    return np.concatenate(parts, axis=1)
+
+
+def test_a_white_gutter_is_a_band_and_abutting_panels_an_edge() -> None:
+    with_gutter = find_seams(side_by_side(gutter=12))
+    assert [(s.orientation, s.kind) for s in with_gutter] == [("vertical", "band")]
+    assert with_gutter[0].position == pytest.approx(406, abs=2)
+    abutting = find_seams(side_by_side())
+    assert [(s.orientation, s.kind) for s in abutting] == [("vertical", "edge")]
+    assert abutting[0].position == pytest.approx(400, abs=2)
+
+
+def test_one_large_panel_beside_two_small_ones_gives_three_panels() -> None:
+    right = np.concatenate([panel("flower", 400, 250), panel("rocket", 400, 250)], axis=0)
+    composite = np.concatenate([panel("grace_hopper", 400, 500), right], axis=1)
+    boxes = panel_boxes(800, 500, find_seams(composite))
+    assert [tuple(round(v / 10) for v in box) for box in boxes] == [
+        (0, 0, 40, 50), (40, 0, 40, 25), (40, 25, 40, 25)]
+
+
+@pytest.mark.parametrize("name", ["grace_hopper", "coffee", "chelsea", "flower", "rocket"])
+def test_single_photos_have_no_seams(name: str) -> None:
+    assert find_seams(by_name(name).load()) == []
+
+
+def test_the_builder_is_seeded_and_keeps_the_splits_apart() -> None:
+    first = list(collage_data.build("test", 6, seed=3, scale=0.5))
+    again = list(collage_data.build("test", 6, seed=3, scale=0.5))
+    assert all(np.array_equal(a.image, b.image) and a.label == b.label for a, b in zip(first, again))
+    assert {e.label for e in collage_data.build("test", 12, seed=1, scale=0.5)} == {0, 1}
+    held_out = {p.name for p in photos("test")}
+    assert held_out.isdisjoint(p.name for p in photos("train"))
+    for example in first:
+        assert set(example.sources) <= held_out
+
+
+def test_collages_fail_and_a_single_photo_passes_through_the_api(client) -> None:
+    collage = side_by_side(gutter=14)
+    response = post_score(client, submission_json(),
+                          {"b1": jpeg(collage), "a1": jpeg(by_name("grace_hopper").load())})
+    assert response.status_code == 201
+    body = response.json()
+    findings = {f["target"]: f for f in body["findings"] if f["check"] == "collage"}
+    before, after = findings["photo:set1/before"], findings["photo:set1/after"]
+    assert before["verdict"] == "fail", before
+    assert before["reason"].startswith("photo:set1/before looks like a collage")
+    line = before["evidence"]["lines"][0]
+    assert line["x1"] == line["x2"] == pytest.approx(407, abs=3)  # original pixels
+    assert (line["y1"], line["y2"]) == (0, 500)
+    panels = [b for b in before["evidence"]["boxes"] if b["label"] == "panel"]
+    assert len(panels) == 2
+    assert before["model"]["name"] == "collage"
+    assert after["verdict"] == "pass"
+    assert "collage" in " ".join(body["recommendation"]["gallery"]["reasons"])
+    # All three checks of issue 5 answer in /v1/score, with their evidence.
+    by_check = {(f["check"], f["target"]): f for f in body["findings"]}
+    comparability = by_check[("comparability", "photo:set1/after")]
+    assert {"exposure_difference_ev", "colour_shift_delta_ab"} <= set(comparability["evidence"]["values"])
+    duplicate = by_check[("duplicate", "photo:set1/after")]
+    assert duplicate["evidence"]["values"]["compared_with_index"] is True
+    assert {m["name"] for m in body["models"]} >= {"collage", "comparability-rules", "duplicate-rules"}
+
+
+def test_the_shipped_combiner_discounts_many_parallel_lines() -> None:
+    from models.collage import Combiner, Seam
+    from models.registry import ModelRegistry
+
+    version = ModelRegistry.default(Path("unused-data-dir")).promoted("collage")
+    assert version is not None and "combiner.json" in version.files
+    combiner = Combiner(version.path("combiner.json"))
+    one = [Seam("vertical", 400, 0, 500, "edge", 0.95)]
+    tiles = [Seam("vertical", x, 0, 500, "edge", 0.95) for x in range(100, 800, 100)]
+    assert combiner.score(0.6, one, 800, 500) > combiner.score(0.6, tiles, 800, 500)
+    assert combiner.score(0.9, [], 800, 500) > combiner.score(0.2, [], 800, 500)

@@ -1,0 +1,173 @@
+"""The duplicate check: fingerprints, the photo index, and reused photos through the API."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from datasets.open_photos import by_name, lfw_faces
+from moderation.checks.duplicate import DuplicateCheck
+from moderation.duplicates import (
+    CODES_PER_PHOTO,
+    DuplicateFinder,
+    MemorySource,
+    PhotoHashIndex,
+    StoredPhoto,
+    code_distance,
+    confirm,
+    fingerprint,
+)
+from moderation.pipeline import ModerationPipeline
+from moderation.settings import Settings
+from moderation.storage.db import make_engine, make_session_factory, migrate
+from moderation.storage.images import ImageStore
+from moderation.storage.photo_hashes import PhotoHashStore
+from moderation.storage.repository import SubmissionRepository
+from moderation.storage.tables import PhotoHashRow
+from tests.conftest import post_score, submission_json
+
+MIN_SIMILARITY = 0.915
+MAX_DISTANCE = 16
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def decoded(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def variants(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    h, w = rgb.shape[:2]
+    return {
+        "jpeg_q60": decoded(jpeg_bytes(rgb, 60)),
+        "half_size": np.asarray(Image.fromarray(rgb).resize((w // 2, h // 2), Image.BILINEAR)),
+        "crop_10pct": rgb[int(h * 0.1):, : int(w * 0.9)],
+    }
+
+
+@pytest.mark.parametrize("name", ["coffee", "grace_hopper", "rocket"])
+def test_reencoded_resized_and_cropped_copies_are_confirmed(name: str) -> None:
+    original = by_name(name).load()
+    stored = fingerprint(original)
+    for label, copy in variants(original).items():
+        print_ = fingerprint(copy)
+        assert code_distance(print_, stored) <= MAX_DISTANCE, label
+        assert confirm(print_, stored, MIN_SIMILARITY) is not None, label
+
+
+def test_distinct_photos_are_not_confirmed_even_faces_alike() -> None:
+    faces = [np.asarray(Image.fromarray(face).resize((200, 200), Image.BICUBIC))
+             for face in lfw_faces()[:12]]
+    prints = [fingerprint(face) for face in faces]
+    prints += [fingerprint(by_name(name).load()) for name in ("coffee", "chelsea", "astronaut")]
+    for i, a in enumerate(prints):
+        for b in prints[i + 1:]:
+            assert confirm(a, b, MIN_SIMILARITY) is None
+
+
+def test_the_index_finds_a_cropped_copy_among_many_and_respects_exclusions() -> None:
+    rng = np.random.default_rng(0)
+    source = MemorySource()
+    index = PhotoHashIndex(source)
+    noise_codes = rng.integers(0, 2**63, size=(5000, CODES_PER_PHOTO), dtype=np.uint64)
+    index.add(np.arange(1, 5001), noise_codes)
+    original = by_name("grace_hopper").load()
+    source.put(StoredPhoto(key=9001, case_id="c-1", submission_id="s_1", photo_id="set1/before",
+                           member_id="m-1", fingerprint=fingerprint(original)))
+    assert index.sync() == 1 and len(index) == 5001
+    query = fingerprint(variants(original)["crop_10pct"])
+    finder = DuplicateFinder(index, MAX_DISTANCE, MIN_SIMILARITY, limit=8)
+    matches = finder.matches(query)
+    assert [m.photo.case_id for m in matches] == ["c-1"]
+    assert finder.matches(query, exclude=lambda photo: photo.case_id == "c-1") == []
+    assert finder.matches(fingerprint(by_name("coffee").load())) == []
+
+
+def test_fingerprints_are_stored_with_the_submission_and_read_back(database_url: str,
+                                                                     tmp_path: Path) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    repository = SubmissionRepository(sessions, ImageStore(tmp_path / "images"))
+    pipeline = ModerationPipeline.from_settings(Settings(data_dir=tmp_path))
+    photo, other = by_name("coffee").load(), by_name("rocket").load()
+    prepared = pipeline.prepare(pipeline.parse_submission(submission_json(case_id="c-9")),
+                                {"b1": jpeg_bytes(photo), "a1": jpeg_bytes(other)})
+    repository.save(prepared, pipeline.score(prepared))
+    store = PhotoHashStore(sessions)
+    keys, codes = store.codes_after(0, 10)
+    assert len(keys) == 2 and codes.shape == (2, CODES_PER_PHOTO)
+    assert store.codes_after(int(keys.max()), 10)[0].size == 0
+    stored = {p.photo_id: p for p in store.photos(keys.tolist())}
+    assert {p.case_id for p in stored.values()} == {"c-9"}
+    assert confirm(fingerprint(photo), stored["set1/before"].fingerprint, MIN_SIMILARITY)
+    assert np.array_equal(stored["set1/after"].fingerprint.codes, fingerprint(
+        decoded(jpeg_bytes(other))).codes)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PhotoHashRow)) == 2
+    engine.dispose()
+
+
+def score_locally(tmp_path: Path, before: bytes, after: bytes):
+    pipeline = ModerationPipeline.from_settings(Settings(data_dir=tmp_path))
+    submission = pipeline.parse_submission(submission_json())
+    return pipeline.score(pipeline.prepare(submission, {"b1": before, "a1": after}))
+
+
+def duplicate_findings(result) -> dict[str, object]:
+    return {f.target: f for f in result.findings if f.check == DuplicateCheck.name}
+
+
+def test_without_a_database_only_the_submission_is_compared(tmp_path: Path) -> None:
+    photo = by_name("coffee").load()
+    result = score_locally(tmp_path, jpeg_bytes(photo), jpeg_bytes(variants(photo)["crop_10pct"], 70))
+    findings = duplicate_findings(result)
+    after = findings["photo:set1/after"]
+    assert after.verdict == "fail"
+    assert after.reason == "set1: the before and after are the same photo"
+    assert after.evidence.model_extra["matches"][0]["photo_id"] == "set1/before"
+    assert "no photo index" in findings["photo:set1/before"].reason
+
+    different = score_locally(tmp_path, jpeg_bytes(photo), jpeg_bytes(by_name("chelsea").load()))
+    assert all(f.verdict == "pass" for f in duplicate_findings(different).values())
+
+
+def test_a_photo_reused_in_another_case_is_flagged_with_that_case(client, tmp_path: Path) -> None:
+    photo, other = by_name("grace_hopper").load(), by_name("coffee").load()
+    first = post_score(client, submission_json(case_id="c-1", member_id="m-1"),
+                       {"b1": jpeg_bytes(photo), "a1": jpeg_bytes(other)})
+    assert first.status_code == 201
+    assert all(f["verdict"] == "pass" for f in first.json()["findings"] if f["check"] == "duplicate")
+
+    # The same case edited later: its own earlier version is not "another case".
+    edited = post_score(client, submission_json(case_id="c-1", member_id="m-1",
+                                                description="Edited notes."),
+                        {"b1": jpeg_bytes(photo), "a1": jpeg_bytes(other)})
+    assert edited.status_code == 201
+    assert all(f["verdict"] == "pass" for f in edited.json()["findings"] if f["check"] == "duplicate")
+
+    reused = post_score(client, submission_json(case_id="c-2", member_id="m-2"),
+                        {"b1": jpeg_bytes(variants(photo)["half_size"], 60),
+                         "a1": jpeg_bytes(by_name("chelsea").load())})
+    assert reused.status_code == 201
+    findings = {f["target"]: f for f in reused.json()["findings"] if f["check"] == "duplicate"}
+    before = findings["photo:set1/before"]
+    assert before["verdict"] == "fail"
+    assert before["reason"] == "photo:set1/before was already used in another member's case c-1"
+    named = {(m["case_id"], m["photo_id"], m["same_member"]) for m in before["evidence"]["matches"]}
+    assert named == {("c-1", "set1/before", False)}
+    assert all(m["submission_id"].startswith("s_") for m in before["evidence"]["matches"])
+    assert findings["photo:set1/after"]["verdict"] == "pass"
+    assert "gallery" in reused.json()["recommendation"]
+    assert reused.json()["recommendation"]["profile"]["action"] != "approve"
+    assert json.dumps(before).find(".jpg") == -1  # never a file name
