@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     extra_checks: dict[str, str] = Field(
         default_factory=dict, description="checks added by configuration: name -> import path")
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    # Options of models several checks share (`[models.ocr]`), each validated by its model.
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     phi: PhiSettings = Field(default_factory=PhiSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)

@@ -50,7 +50,7 @@ def findings_of(result, check: str) -> dict[str, object]:
 
 def test_registry_lists_only_built_checks_and_each_loads() -> None:
     assert set(CHECKS) == {"integrity", "phi_image", "phi_text", "procedure_match", "duplicate",
-                           "collage", "comparability"}
+                           "collage", "comparability", "watermark"}
     for name, path in CHECKS.items():
         check_class = load_check_class(path)
         assert check_class.name == name and check_class.version
@@ -124,11 +124,15 @@ def test_metadata_becomes_a_phi_image_finding_with_its_key(pipeline: ModerationP
     assert "Jane Roe" not in reasons
 
 
-def test_unbuilt_rules_send_the_destination_to_review(pipeline: ModerationPipeline) -> None:
-    result = score(pipeline, photos.jpeg(photos.scene(seed=1)), photos.jpeg(photos.scene(seed=2)))
+def test_a_rule_without_a_check_sends_the_destination_to_review(tmp_path: Path) -> None:
+    # Every rule has a check now; turning one off shows what happens to a rule not checked.
+    settings = Settings(data_dir=tmp_path, checks={"collage": {"enabled": False}})
+    result = score(ModerationPipeline.from_settings(settings), photos.jpeg(photos.scene(seed=1)),
+                   photos.jpeg(photos.scene(seed=2)))
     gallery = result.recommendation[Destination.GALLERY]
     assert gallery.action is not Action.APPROVE  # review, or reject when a built check fails
-    assert "watermark: not checked automatically; check it by eye" in gallery.reasons
+    assert "collage: not checked automatically; check it by eye" in gallery.reasons
+    assert not any(r.startswith("collage") for r in result.recommendation[Destination.PROFILE].reasons)
 
 
 def test_verdicts_follow_the_thresholds_in_settings() -> None:

@@ -12,12 +12,13 @@ from moderation.checks.base import Check, CheckContext
 
 CHECKS: dict[str, str] = {
     "integrity": "moderation.checks.integrity:IntegrityCheck",
-    "phi_image": "moderation.checks.phi_image:PhiImageCheck",
+    "phi_image": "models.checks.phi_image:PhiImageCheck",
     "phi_text": "moderation.checks.phi_text:PhiTextCheck",
     "procedure_match": "models.procedure_match:ProcedureMatchCheck",
     "duplicate": "moderation.checks.duplicate:DuplicateCheck",
     "collage": "models.checks.collage:CollageCheck",
     "comparability": "models.checks.comparability:ComparabilityCheck",
+    "watermark": "models.checks.watermark:WatermarkCheck",
 }
 
 

@@ -1,0 +1,269 @@
+"""Watermark and burned-in PHI benchmark on held-out real photos, at the working resolution.
+
+    python -m bench.watermark_bench [--marked 150 --clean 150 --phi 100 --seed 7]
+
+The photos' backgrounds are the test split of `datasets.sample_photos` (never trained on),
+rendered at a 1200-1600 px long side with and without marks (half the unmarked ones carry a
+hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, side by side:
+
+- three scorers on the same photos: the OCR text rule alone (the baseline), the learned
+  detector alone, and both combined as the `watermark` check does: ROC AUC, precision and
+  recall at the shipped threshold (`fail_at`), recall by opacity band and by mark type, false
+  positives by hard-negative kind;
+- burned-in PHI: recall of `phi_image` (OCR + PHI text detector) on photos with identifiers
+  burned in, by kind, and its false-positive rate on the clean photos;
+- per-photo latency of the two checks together (OCR, detector, rules, PHI detector): median
+  and p95, with a breakdown.
+
+Figures go to stdout and to `--out` (JSON + ROC plot PNG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sklearn.metrics import roc_auc_score, roc_curve
+from tqdm import tqdm
+
+from datasets import sample_photos
+from datasets.watermarks import WatermarkSynth, burned_in_phi_sample
+from models.checks.phi_image import PhiImageCheck
+from models.checks.watermark import WatermarkCheck
+from models.ocr import read_text
+from moderation.checks.base import CheckContext
+from moderation.image_formats import ImageFormat
+from moderation.intake import PreparedPhoto
+from moderation.settings import Settings
+from moderation.taxonomy import default_taxonomy
+
+console = Console()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--marked", type=int, default=150)
+    parser.add_argument("--clean", type=int, default=150)
+    parser.add_argument("--phi", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--det-sizes", default="512,640",
+                        help="OCR detector input sizes compared on the burned-in PHI photos")
+    return parser.parse_args(argv)
+
+
+def as_photo(image: np.ndarray, index: int) -> PreparedPhoto:
+    height, width = image.shape[:2]
+    return PreparedPhoto(id=f"set{index + 1}/after", part="a", view=None, data=b"",
+                         sha256="0" * 64, format=ImageFormat.JPEG, width=width, height=height,
+                         image=image)
+
+
+def build_checks(settings: Settings) -> tuple[WatermarkCheck, PhiImageCheck, CheckContext]:
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    watermark = WatermarkCheck(settings.check("watermark"), context)
+    phi_image = PhiImageCheck(settings.check("phi_image"), context)
+    return watermark, phi_image, context
+
+
+def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck):
+    synth = WatermarkSynth(sample_photos.split("test"), args.seed, long_side=(1200, 1600),
+                           negative_rate=0.5)
+    rows, timings = [], defaultdict(list)
+    plan = [True] * args.marked + [False] * args.clean
+    for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
+        sample = synth.sample(index, marked=marked)
+        photo = as_photo(sample.image, index)
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        read_text(photo, watermark.ocr)
+        ocr_done = time.perf_counter()
+        text_marks = watermark.text_marks(photo)
+        mark_map = watermark.detector.predict(photo.image)
+        model_done = time.perf_counter()
+        phi_findings = phi_image.text_findings(photo)
+        finished = time.perf_counter()
+        text_score = max((m.score for m in text_marks), default=0.0)
+        model_score = watermark.calibrated(mark_map.score)
+        timings["ocr"].append((ocr_done - started) * 1000)
+        timings["detector+rules"].append((model_done - ocr_done) * 1000)
+        timings["phi_text_detector"].append((finished - model_done) * 1000)
+        timings["total"].append((finished - started) * 1000)
+        timings["total, CPU time of this process"].append(
+            (time.process_time() - cpu_started) * 1000)
+        first = sample.marks[0] if sample.marks else None
+        rows.append({
+            "label": sample.label, "text": text_score, "model": model_score,
+            "combined": 1 - (1 - text_score) * (1 - model_score),
+            "kind": first.kind if first else None, "band": first.opacity_band if first else None,
+            "negatives": sample.negatives, "phi_flagged": bool(phi_findings),
+        })
+    return rows, timings
+
+
+def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
+    rows = []
+    photos = sample_photos.split("test")
+    for index in tqdm(range(args.phi), desc=f"burned-in PHI photos {label}".strip()):
+        sample = burned_in_phi_sample(photos, args.seed, index, long_side=1400)
+        photo = as_photo(sample.image, index)
+        started = time.perf_counter()
+        findings = phi_image.text_findings(photo)
+        timings[f"phi photos total {label}".strip()].append((time.perf_counter() - started) * 1000)
+        kind = ("date_stamp", "name_label", "wristband", "chart_sticker", "dob_label")[index % 5]
+        rows.append({"kind": kind, "found": bool(findings)})
+    return rows
+
+
+def compare_det_sizes(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict]]:
+    """The burned-in PHI set again with the OCR detector at other input sizes."""
+    from models.ocr import OcrEngine
+
+    shipped = phi_image.ocr
+    results = {}
+    try:
+        for size in [int(value) for value in args.det_sizes.split(",") if value]:
+            if size == shipped.options.det_max_side:
+                continue
+            phi_image.ocr = OcrEngine(shipped.options.model_copy(update={"det_max_side": size}))
+            results[f"det{size}"] = run_phi_set(args, phi_image, timings, f"det{size}")
+    finally:
+        phi_image.ocr = shipped
+    return results
+
+
+def scorer_table(rows, fail_at: float) -> tuple[Table, dict]:
+    labels = np.array([r["label"] for r in rows])
+    table = Table(title=f"watermark: held-out photos ({labels.sum()} marked, "
+                        f"{len(labels) - labels.sum()} unmarked), threshold = fail_at {fail_at}")
+    scorers = ("text", "model", "combined")
+    names = {"text": "OCR text rule (baseline)", "model": "learned detector",
+             "combined": "combined (shipped)"}
+    table.add_column("figure")
+    for scorer in scorers:
+        table.add_column(names[scorer], justify="right")
+    figures: dict[str, dict] = {scorer: {} for scorer in scorers}
+    for scorer in scorers:
+        scores = np.array([r[scorer] for r in rows])
+        predicted = scores >= fail_at
+        tp = int((predicted & (labels == 1)).sum())
+        figures[scorer]["auroc"] = float(roc_auc_score(labels, scores))
+        figures[scorer]["precision"] = tp / max(1, int(predicted.sum()))
+        figures[scorer]["recall"] = tp / max(1, int(labels.sum()))
+        for key, values in (("band", sorted({r["band"] for r in rows if r["band"]})),
+                            ("kind", sorted({r["kind"] for r in rows if r["kind"]}))):
+            for value in values:
+                chosen = [r[scorer] >= fail_at for r in rows if r[key] == value]
+                figures[scorer][f"recall {key} {value}"] = (sum(chosen) / len(chosen),
+                                                            len(chosen))
+        for negative in sorted({n for r in rows for n in r["negatives"]}):
+            chosen = [r[scorer] >= fail_at for r in rows if r["label"] == 0
+                      and negative in r["negatives"]]
+            if chosen:
+                figures[scorer][f"false positives {negative}"] = (sum(chosen) / len(chosen),
+                                                                  len(chosen))
+    for key in figures["combined"]:
+        cells = []
+        for scorer in scorers:
+            value = figures[scorer][key]
+            cells.append(f"{value[0]:.3f} (n={value[1]})" if isinstance(value, tuple)
+                         else f"{value:.3f}")
+        table.add_row(key, *cells)
+    return table, figures
+
+
+def plot_roc(rows, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = np.array([r["label"] for r in rows])
+    figure, axis = plt.subplots(figsize=(5, 5))
+    for scorer, name in (("text", "OCR text rule"), ("model", "learned detector"),
+                         ("combined", "combined")):
+        scores = np.array([r[scorer] for r in rows])
+        fpr, tpr, _ = roc_curve(labels, scores)
+        axis.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
+    axis.plot([0, 1], [0, 1], "k:", linewidth=0.8)
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title("watermark, held-out photos")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    watermark, phi_image, _ = build_checks(settings)
+    console.print(f"OCR {watermark.ocr.model.version}, detector {watermark.detector.ref.version} "
+                  f"({watermark.options.detector.backend}, threshold "
+                  f"{watermark.detector.threshold}), PHI detector {phi_image.detector.name}")
+    phi_image.detector.analyze("warm-up 12/03/2024", context="ocr")
+
+    rows, timings = run_watermark_set(args, watermark, phi_image)
+    shipped_size = f"det{watermark.ocr.options.det_max_side}"
+    phi_rows = run_phi_set(args, phi_image, timings, shipped_size)
+    other_sizes = compare_det_sizes(args, phi_image, timings)
+    table, figures = scorer_table(rows, watermark.settings.fail_at)
+    console.print(table)
+
+    phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")
+    phi_table.add_column("set")
+    by_size = {f"{shipped_size} (shipped)": phi_rows, **other_sizes}
+    for name in by_size:
+        phi_table.add_column(f"OCR {name}", justify="right")
+    phi_figures: dict[str, dict] = {name: {} for name in by_size}
+    kinds = sorted({r["kind"] for r in phi_rows})
+    for kind in [None, *kinds]:
+        cells = []
+        for name, size_rows in by_size.items():
+            chosen = [r["found"] for r in size_rows if kind is None or r["kind"] == kind]
+            phi_figures[name][f"recall {kind or 'all'}"] = sum(chosen) / max(1, len(chosen))
+            cells.append(f"{sum(chosen) / max(1, len(chosen)):.3f}")
+        count = sum(1 for r in phi_rows if kind is None or r["kind"] == kind)
+        phi_table.add_row(f"{kind or 'all burned-in'} (n={count})", *cells)
+    clean = [r["phi_flagged"] for r in rows if r["label"] == 0]
+    fp_rate = sum(clean) / max(1, len(clean))
+    phi_figures["false_positive_rate_unmarked"] = fp_rate
+    phi_table.add_row(f"unmarked photos flagged (n={len(clean)}, lower is better)",
+                      f"{fp_rate:.3f}", *[""] * len(other_sizes))
+    console.print(phi_table)
+
+    latency = Table(title="latency per photo, watermark + phi_image text, working resolution "
+                          "1200-1600 px (ms); 'total' is both checks on the watermark set")
+    latency.add_column("part")
+    latency.add_column("median", justify="right")
+    latency.add_column("p95", justify="right")
+    latency_figures = {}
+    for part, values in timings.items():
+        median, p95 = statistics.median(values), float(np.percentile(values, 95))
+        latency_figures[part] = {"median": median, "p95": p95}
+        latency.add_row(part, f"{median:.1f}", f"{p95:.1f}")
+    console.print(latency)
+
+    console.print(f"machine load average (1, 5, 15 min) at the end: {os.getloadavg()} on "
+                  f"{os.cpu_count()} cores: latency includes waiting for CPU other work holds")
+    plot_roc(rows, args.out / "watermark_roc.png")
+    (args.out / "watermark_bench.json").write_text(json.dumps(
+        {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
+         "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
+    console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; figures: "
+                  f"{args.out / 'watermark_bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

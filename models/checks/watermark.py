@@ -1,0 +1,225 @@
+"""`watermark`: no visible watermark or practice logo in a public-gallery photo.
+
+Two kinds of evidence, combined as independent signals (noisy-OR):
+- text read by the shared OCR (`models.ocr`) that looks like a mark: a URL or social handle,
+  ©/®/™, a phone number, practice words (Dr., MD, clinic, plastic surgery, aesthetics ...),
+  the same text tiled over the photo, or any text in a corner or at the centre;
+- the learned detector (`models.watermark`), which also finds text-free logos and faint marks
+  the OCR cannot read. Its probability is mapped so that its registered threshold lands on
+  this check's `fail_at`: retraining moves the threshold without editing settings.
+
+Evidence: one box per mark in the photo's own pixels, with the text read where there is text
+(the text goes to the response and the review page only; reasons name the kind of mark).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.ocr import TextRegion, ocr_engine, read_text
+from models.watermark import DetectorOptions, MarkBox, MarkMap, watermark_detector
+from moderation.checks.base import GALLERY_ONLY, Check, Observation
+from moderation.intake import PreparedPhoto, PreparedSubmission
+from moderation.schemas import Box, Evidence, ModelRef
+
+_URL = re.compile(r"(www\s?\.|https?:|\.\s?(com|net|org|clinic|md|co\.uk|us|ca|io)\b)",
+                  re.IGNORECASE)
+_HANDLE = re.compile(r"@[A-Za-z0-9_.]{3,}")
+_SYMBOL = re.compile(r"[©®™]|\(c\)|\bcopyright\b", re.IGNORECASE)
+_PHONE = re.compile(r"\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}")
+_PRACTICE = re.compile(
+    r"\b(dr|md|m\.d|facs|clinic|surgery|surgical|aesthetics?|plastics?|cosmetic|medspa|spa|"
+    r"laser|beauty|institute|center|centre|dermatology|rejuvenation|photography|studio)\b",
+    re.IGNORECASE)
+
+
+def practice_mark_kind(text: str) -> str | None:
+    """`url`, `symbol` or `practice` when the text reads like a practice's own mark."""
+    if _URL.search(text) or _HANDLE.search(text):
+        return "url"
+    if _SYMBOL.search(text):
+        return "symbol"
+    if _PRACTICE.search(text):
+        return "practice"
+    return None
+
+
+class TextRules(BaseModel):
+    """Scores that text read in a photo gives to 'this photo carries a mark'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: float = Field(0.9, ge=0, le=1)
+    symbol: float = Field(0.9, ge=0, le=1, description="©, ®, ™, (c), copyright")
+    phone: float = Field(0.85, ge=0, le=1)
+    practice: float = Field(0.85, ge=0, le=1, description="Dr., MD, clinic, aesthetics ...")
+    tiled: float = Field(0.9, ge=0, le=1, description="one text repeated 3+ times")
+    placed: float = Field(0.45, ge=0, le=1, description="other text in a corner or the centre")
+    other: float = Field(0.25, ge=0, le=1, description="any other legible text")
+    corner_share: float = Field(0.22, gt=0, lt=0.5, description="corner zone, share of a side")
+    min_letters: int = Field(3, ge=1, description="text with fewer letters is ignored")
+
+
+class WatermarkOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    use_ocr: bool = True
+    use_model: bool = True
+    detector: DetectorOptions = Field(default_factory=DetectorOptions)
+    text: TextRules = Field(default_factory=TextRules)
+    max_boxes: int = Field(8, ge=1)
+
+
+@dataclass(frozen=True)
+class TextMark:
+    region: TextRegion
+    kind: str  # url, symbol, phone, practice, tiled, placed, other
+    score: float
+
+
+class WatermarkCheck(Check):
+    name = "watermark"
+    version = "1.0"
+    destinations = GALLERY_ONLY
+    Options = WatermarkOptions
+
+    def __init__(self, settings, context) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings, context)
+        self.ocr = ocr_engine(context) if self.options.use_ocr else None
+        self.detector = (watermark_detector(context, self.options.detector)
+                         if self.options.use_model else None)
+
+    @property
+    def model(self) -> ModelRef:
+        if self.detector is None:
+            return ModelRef(name="watermark-text-rules", version=self.version)
+        return self.detector.ref
+
+    def run(self, submission: PreparedSubmission) -> list[Observation]:
+        return [self.observe(photo) for photo in submission.photos if photo.image is not None]
+
+    def observe(self, photo: PreparedPhoto) -> Observation:
+        text_marks = self.text_marks(photo)
+        mark_map = self.detector.predict(photo.image) if self.detector else None
+        text_score = max((mark.score for mark in text_marks), default=0.0)
+        model_score = self.calibrated(mark_map.score) if mark_map is not None else 0.0
+        score = 1.0 - (1.0 - text_score) * (1.0 - model_score)
+        boxes = self.boxes(photo, text_marks, mark_map)
+        values = {"text_score": round(text_score, 4), "model_score": round(model_score, 4),
+                  "model_probability": round(mark_map.score, 4) if mark_map else None,
+                  "text_regions": len(read_text(photo, self.ocr)) if self.ocr else None}
+        return Observation(photo.target, score, self.reason(photo, text_marks, model_score, score),
+                           Evidence(boxes=boxes, values=values))
+
+    # ------------------------------------------------------------ text evidence
+
+    def text_marks(self, photo: PreparedPhoto) -> list[TextMark]:
+        if self.ocr is None:
+            return []
+        found = read_text(photo, self.ocr)
+        regions = [r for r in found if r.text]
+        height, width = photo.image.shape[:2]
+        repeats = _repeated_texts(regions)
+        shapes = _shape_counts(found)
+        marks = []
+        for region in regions:
+            repeated = region.text.lower() in repeats or shapes[_shape(region)] >= 3
+            kind = self.classify(region, (width, height), repeated)
+            if kind is not None:
+                marks.append(TextMark(region, kind, getattr(self.options.text, kind)))
+        return sorted(marks, key=lambda mark: -mark.score)
+
+    def classify(self, region: TextRegion, size: tuple[int, int], repeated: bool) -> str | None:
+        text = region.text
+        kind = practice_mark_kind(text)
+        if kind in ("url", "symbol"):
+            return kind
+        if _PHONE.search(text):
+            return "phone"
+        if sum(char.isalpha() for char in text) < self.options.text.min_letters:
+            return None  # ruler and tape numbers, single letters drawn on skin
+        if kind == "practice":
+            return kind
+        if repeated:
+            return "tiled"
+        if _placed(region, size, self.options.text.corner_share):
+            return "placed"
+        return "other"
+
+    # ------------------------------------------------------------ the model
+
+    def calibrated(self, probability: float) -> float:
+        """The model's probability mapped so that its threshold becomes this check's fail_at."""
+        threshold = min(max(self.detector.threshold, 1e-3), 1 - 1e-3)
+        fail_at = self.settings.fail_at
+        if probability < threshold:
+            return fail_at * probability / threshold
+        return fail_at + (1.0 - fail_at) * (probability - threshold) / (1.0 - threshold)
+
+    # ------------------------------------------------------------ evidence
+
+    def boxes(self, photo: PreparedPhoto, text_marks: list[TextMark],
+              mark_map: MarkMap | None) -> list[Box]:
+        boxes = [photo.to_original(m.region.x, m.region.y, m.region.w, m.region.h,
+                                   label=f"text:{m.kind}", score=round(m.score, 4),
+                                   text=m.region.text)
+                 for m in text_marks if m.score >= self.settings.pass_below]
+        if mark_map is not None:
+            for hot in mark_map.boxes(self.detector.threshold, self.options.max_boxes):
+                if not any(_overlaps(hot, m.region) for m in text_marks):
+                    boxes.append(photo.to_original(hot.x, hot.y, hot.w, hot.h, label="mark",
+                                                   score=round(self.calibrated(hot.score), 4)))
+        return boxes[: self.options.max_boxes]
+
+    def reason(self, photo: PreparedPhoto, text_marks: list[TextMark], model_score: float,
+               score: float) -> str:
+        if score < self.settings.pass_below:
+            return f"no watermark or logo found in {photo.target}"
+        parts = []
+        if text_marks and text_marks[0].score >= self.settings.pass_below:
+            parts.append(f"watermark-like text ({_KIND_WORDS[text_marks[0].kind]})")
+        if model_score >= self.settings.pass_below:
+            parts.append(f"a mark or logo the detector finds ({model_score:.2f})")
+        return f"{' and '.join(parts) or 'a possible mark'} in {photo.target}"
+
+
+_KIND_WORDS = {"url": "web address or handle", "symbol": "©/®/™", "phone": "phone number",
+               "practice": "practice or doctor's name", "tiled": "repeated over the photo",
+               "placed": "text in a corner or the centre", "other": "text"}
+
+
+def _repeated_texts(regions: list[TextRegion]) -> set[str]:
+    counts: dict[str, int] = {}
+    for region in regions:
+        key = region.text.lower()
+        counts[key] = counts.get(key, 0) + 1
+    # The OCR reads at most a couple of lookalike tiles, so twice already means tiled.
+    return {text for text, count in counts.items() if count >= 2 and len(text) >= 4}
+
+
+def _shape(region: TextRegion) -> tuple[int, int]:
+    """Size on a ~10% log scale: equal for the tiles of one tiled mark."""
+    return round(math.log(region.w) * 10), round(math.log(region.h) * 10)
+
+
+def _shape_counts(regions: list[TextRegion]) -> Counter[tuple[int, int]]:
+    return Counter(_shape(region) for region in regions)
+
+
+def _placed(region: TextRegion, size: tuple[int, int], share: float) -> bool:
+    width, height = size
+    cx, cy = region.center
+    near_x = cx < width * share or cx > width * (1 - share)
+    near_y = cy < height * share or cy > height * (1 - share)
+    central = abs(cx - width / 2) < width * 0.15 and abs(cy - height / 2) < height * 0.15
+    return (near_x and near_y) or central
+
+
+def _overlaps(box: MarkBox, region: TextRegion) -> bool:
+    return not (box.x + box.w < region.x or region.x + region.w < box.x
+                or box.y + box.h < region.y or region.y + region.h < box.y)

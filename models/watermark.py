@@ -1,0 +1,198 @@
+"""The learned watermark and logo detector: a MobileNetV3-Small backbone with a small dense
+head that marks, per 16-px cell of its input, the probability that a watermark or practice
+logo covers it. Its maximum is the image score; its connected hot cells are the boxes.
+
+Trained by `training/train_watermark.py` on real photos with synthetic marks
+(`datasets/watermarks.py`); served from the model registry as ONNX (ONNX Runtime) or
+TorchScript, whichever `backend` names (the training run measures both; see the card).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from models.registry import ModelRegistry, ModelVersion
+from moderation.schemas import ModelRef
+
+if TYPE_CHECKING:
+    from moderation.checks.base import CheckContext
+
+MODEL_NAME = "watermark"
+ONNX_FILE = "watermark.onnx"
+TORCHSCRIPT_FILE = "watermark.pt"
+STRIDE = 16
+_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+class MarkNet(nn.Module):
+    """RGB 0..255 float (N, 3, H, W), H and W multiples of 32 -> logits (N, 1, H/16, W/16)."""
+
+    def __init__(self, width_mult: float = 0.5) -> None:
+        super().__init__()
+        from torchvision.models import mobilenet_v3_small
+
+        # Half width: a quarter of the compute, which is what lets it train on 2 CPU cores.
+        features = mobilenet_v3_small(weights=None, width_mult=width_mult).features
+        self.shallow = features[:9]  # stride 16
+        self.deep = features[9:]  # stride 32
+        shallow_channels = self.shallow[-1].out_channels
+        deep_channels = self.deep[-1].out_channels
+        self.lateral = nn.Conv2d(deep_channels, 32, 1)
+        self.head = nn.Sequential(
+            nn.Conv2d(shallow_channels + 32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+            nn.Hardswish(), nn.Conv2d(32, 1, 1))
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = 0.1  # torchvision's 0.01 lags far behind a short training run
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = (image - self.mean) / self.std
+        shallow = self.shallow(x)
+        deep = self.lateral(self.deep(shallow))
+        deep = F.interpolate(deep, size=shallow.shape[-2:], mode="nearest")
+        return self.head(torch.cat([shallow, deep], dim=1))
+
+
+def to_input(image: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, int], float]:
+    """The photo resized so its long side is `long_side`, padded (edge pixels) to multiples of
+    32: (1, 3, H, W) float32, the unpadded (h, w), and input pixels per photo pixel."""
+    height, width = image.shape[:2]
+    factor = long_side / max(height, width)
+    size = (max(32, round(width * factor)), max(32, round(height * factor)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    pad_h, pad_w = (-size[1]) % 32, (-size[0]) % 32
+    if pad_h or pad_w:
+        small = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+    batch = small.astype(np.float32).transpose(2, 0, 1)[None]
+    return np.ascontiguousarray(batch), (size[1], size[0]), size[0] / width
+
+
+@dataclass(frozen=True)
+class MarkBox:
+    """A hot region of the mark map, in the photo's (working-image) pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+
+@dataclass(frozen=True)
+class MarkMap:
+    probabilities: np.ndarray  # (rows, cols) over the unpadded input
+    cell: float  # photo pixels per cell
+
+    @property
+    def score(self) -> float:
+        return float(self.probabilities.max()) if self.probabilities.size else 0.0
+
+    def boxes(self, threshold: float, max_boxes: int = 8) -> list[MarkBox]:
+        hot = (self.probabilities >= threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
+        boxes = []
+        for label in range(1, count):
+            col, row, cols, rows, _ = stats[label]
+            peak = float(self.probabilities[labels == label].max())
+            boxes.append(MarkBox(x=int(col * self.cell), y=int(row * self.cell),
+                                 w=int(np.ceil(cols * self.cell)), h=int(np.ceil(rows * self.cell)),
+                                 score=round(peak, 4)))
+        return sorted(boxes, key=lambda box: -box.score)[:max_boxes]
+
+
+class DetectorOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field("onnx", pattern="^(onnx|torchscript)$")
+    input_long_side: int = Field(448, ge=128, le=1600)
+    threads: int = Field(2, ge=1, le=64)
+    version: str | None = Field(None, description="a registered version; default: the promoted one")
+
+
+class WatermarkDetector:
+    """The promoted (or named) watermark model, loaded once, run on one photo at a time."""
+
+    def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
+        self.options = options or DetectorOptions()
+        self.version = model
+        model.verify()
+        if self.options.backend == "onnx":
+            import onnxruntime
+
+            session_options = onnxruntime.SessionOptions()
+            session_options.intra_op_num_threads = self.options.threads
+            session_options.inter_op_num_threads = 1
+            self._session = onnxruntime.InferenceSession(
+                str(model.path(ONNX_FILE)), session_options, providers=["CPUExecutionProvider"])
+            self._run = self._run_onnx
+        else:
+            self._module = torch.jit.load(str(model.path(TORCHSCRIPT_FILE)), map_location="cpu")
+            self._module.eval()
+            self._run = self._run_torchscript
+
+    @classmethod
+    def from_registry(cls, registry: ModelRegistry,
+                      options: DetectorOptions | None = None) -> WatermarkDetector:
+        options = options or DetectorOptions()
+        model = (registry.get(MODEL_NAME, options.version) if options.version
+                 else registry.promoted(MODEL_NAME))
+        if model is None:
+            wanted = f"version {options.version}" if options.version else "a promoted version"
+            raise LookupError(f"model registry has no {MODEL_NAME} {wanted}; train one with "
+                              "`python -m training.train_watermark`")
+        return cls(model, options)
+
+    @property
+    def ref(self) -> ModelRef:
+        return self.version.ref
+
+    @property
+    def threshold(self) -> float:
+        return float(self.version.thresholds.get("score", 0.5))
+
+    def predict(self, image: np.ndarray) -> MarkMap:
+        batch, (height, width), factor = to_input(image, self.options.input_long_side)
+        logits = self._run(batch)[0, 0]
+        rows, cols = -(-height // STRIDE), -(-width // STRIDE)
+        probabilities = 1.0 / (1.0 + np.exp(-logits[:rows, :cols].astype(np.float64)))
+        return MarkMap(probabilities.astype(np.float32), cell=STRIDE / factor)
+
+    def _run_onnx(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {"image": batch})[0]
+
+    def _run_torchscript(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self._module(torch.from_numpy(batch)).numpy()
+
+
+_DETECTORS: dict[tuple[str, str, str], WatermarkDetector] = {}
+_DETECTORS_LOCK = threading.Lock()
+
+
+def watermark_detector(context: CheckContext, options: DetectorOptions) -> WatermarkDetector:
+    """The service's one watermark model, loaded at start-up (and once per process for a
+    given registered version and options)."""
+    def build() -> WatermarkDetector:
+        registry = ModelRegistry.default(context.data_dir)
+        model = (registry.get(MODEL_NAME, options.version) if options.version
+                 else registry.promoted(MODEL_NAME))
+        if model is None:
+            return WatermarkDetector.from_registry(registry, options)  # raises, naming it
+        key = (str(model.directory), model.version, options.model_dump_json())
+        with _DETECTORS_LOCK:
+            if key not in _DETECTORS:
+                _DETECTORS[key] = WatermarkDetector(model, options)
+            return _DETECTORS[key]
+    return context.shared(f"{MODEL_NAME}:{options.model_dump_json()}", build)

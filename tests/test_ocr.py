@@ -1,0 +1,107 @@
+"""The OCR shared by the checks: real PP-OCRv4 models from the rapidocr_onnxruntime wheel, run
+on real photographs (scikit-image / matplotlib sample photos) with text drawn into them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from pydantic import ValidationError
+
+from datasets import sample_photos
+from datasets.fonts import font
+from models.ocr import OcrEngine, OcrOptions, TextRegion, ocr_engine, read_text
+from moderation.checks.base import CheckContext
+from moderation.intake import PreparedPhoto
+from moderation.image_formats import ImageFormat
+from moderation.settings import Settings
+from moderation.taxonomy import default_taxonomy
+
+
+@pytest.fixture(scope="module")
+def engine() -> OcrEngine:
+    return OcrEngine()
+
+
+def photo_with_text(name: str = "grace_hopper", text: str | None = "12/03/2024 14:32",
+                    at: tuple[int, int] = (60, 50), size: int = 40) -> np.ndarray:
+    base = Image.fromarray(sample_photos.load(name)).resize((1024, 1200))
+    if text:
+        ImageDraw.Draw(base).text(at, text, font=font("DejaVuSansMono-Bold.ttf", size),
+                                  fill=(255, 170, 0))
+    return np.asarray(base)
+
+
+def prepared(image: np.ndarray) -> PreparedPhoto:
+    return PreparedPhoto(id="set1/before", part="b1", view=None, data=b"", sha256="0" * 64,
+                         format=ImageFormat.JPEG, width=image.shape[1], height=image.shape[0],
+                         image=image)
+
+
+def test_reads_a_burned_in_date_and_boxes_it(engine: OcrEngine) -> None:
+    regions = engine.read(photo_with_text())
+    dated = [region for region in regions if "2024" in region.text]
+    assert len(dated) == 1
+    region = dated[0]
+    assert region.text.replace(" ", "").startswith("12/03/2024")
+    assert region.confidence > 0.8
+    # The drawn text starts at (60, 50) and is ~40 px tall, ~390 px wide.
+    assert abs(region.x - 60) < 20 and abs(region.y - 55) < 20
+    assert 300 < region.w < 480 and 25 < region.h < 80
+
+
+def test_a_photo_without_text_yields_no_text(engine: OcrEngine) -> None:
+    regions = engine.read(photo_with_text("chelsea", text=None))
+    assert [region.text for region in regions if len(region.text) >= 3] == []
+
+
+def test_rotated_text_is_read(engine: OcrEngine) -> None:
+    base = Image.fromarray(sample_photos.load("astronaut")).resize((1200, 1200))
+    layer = Image.new("RGBA", (800, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).text((10, 10), "DR SMITH CLINIC", font=font("DejaVuSans-Bold.ttf", 64),
+                               fill=(255, 255, 255, 230))
+    layer = layer.rotate(20, expand=True)
+    base.paste(layer, (250, 500), layer)
+    texts = " ".join(region.text for region in engine.read(np.asarray(base))).upper()
+    assert "SMITH" in texts
+
+
+def test_read_text_runs_once_per_photo(engine: OcrEngine) -> None:
+    calls: list[int] = []
+
+    class CountingEngine(OcrEngine):
+        def read(self, image: np.ndarray) -> list[TextRegion]:
+            calls.append(1)
+            return super().read(image)
+
+    counting = CountingEngine.__new__(CountingEngine)
+    counting.__dict__.update(engine.__dict__)
+    photo = prepared(photo_with_text())
+    first = read_text(photo, counting)
+    again = read_text(photo, counting)
+    assert first is again and len(calls) == 1
+    assert read_text(prepared(photo_with_text()), counting) == first and len(calls) == 2
+
+
+def test_a_photo_that_did_not_decode_has_no_text(engine: OcrEngine) -> None:
+    photo = prepared(photo_with_text())
+    photo.image = None
+    assert read_text(photo, engine) == []
+
+
+def test_the_engine_is_built_once_from_settings(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models={"ocr": {"det_max_side": 480, "threads": 1}})
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    first = ocr_engine(context)
+    assert first is ocr_engine(context)
+    assert first.options.det_max_side == 480
+    assert first.model.name == "rapidocr-ppocrv4" and "det480" in first.model.version
+
+
+def test_unknown_or_bad_ocr_options_are_refused() -> None:
+    with pytest.raises(ValidationError, match="det_max_sid"):
+        OcrOptions.model_validate({"det_max_sid": 640})
+    with pytest.raises(ValidationError, match="det_max_side"):
+        OcrOptions.model_validate({"det_max_side": 10})

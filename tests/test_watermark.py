@@ -1,0 +1,220 @@
+"""The watermark builder, the learned detector (the shipped ONNX/TorchScript weights, really
+run) and the `watermark` check with the real OCR, on real sample photographs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from pydantic import ValidationError
+
+from datasets import sample_photos
+from datasets.fonts import font
+from datasets.watermarks import (
+    MARK_KINDS,
+    NEGATIVE_KINDS,
+    WatermarkSynth,
+    background,
+    draw_mark,
+    draw_negative,
+)
+from models.checks.watermark import WatermarkCheck, practice_mark_kind
+from models.registry import ModelRegistry
+from models.watermark import DetectorOptions, MarkMap, WatermarkDetector
+from moderation.checks.base import CheckContext
+from moderation.image_formats import ImageFormat
+from moderation.intake import PreparedPhoto
+from moderation.settings import Settings
+from moderation.taxonomy import default_taxonomy
+
+TEST_PHOTOS = sample_photos.split("test")
+KNOWN_GAP = pytest.mark.xfail(
+    strict=True, reason="watermark model 1.1 does not generalise to unseen photos well enough "
+    "yet (held-out AUROC 0.73, see its card): it misses some text-free logos and fires on some "
+    "clean photos. Remove this mark when a retrained model passes.")
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> CheckContext:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+    return CheckContext(settings=settings, taxonomy=default_taxonomy())
+
+
+@pytest.fixture(scope="module")
+def check(context: CheckContext) -> WatermarkCheck:
+    return WatermarkCheck(context.settings.check("watermark"), context)
+
+
+def photo_of(image: np.ndarray | Image.Image, original_width: int | None = None) -> PreparedPhoto:
+    array = np.asarray(image)
+    height, width = array.shape[:2]
+    return PreparedPhoto(id="set1/after", part="a1", view=None, data=b"", sha256="0" * 64,
+                         format=ImageFormat.JPEG, width=original_width or width,
+                         height=round((original_width or width) * height / width), image=array)
+
+
+def portrait(size: tuple[int, int] = (1200, 1400)) -> Image.Image:
+    return Image.fromarray(sample_photos.load("grace_hopper")).resize(size)
+
+
+# ---------------------------------------------------------------- the builder
+
+def test_the_builder_is_seeded() -> None:
+    first = WatermarkSynth(TEST_PHOTOS, seed=3).sample(5, marked=True)
+    again = WatermarkSynth(TEST_PHOTOS, seed=3).sample(5, marked=True)
+    other = WatermarkSynth(TEST_PHOTOS, seed=4).sample(5, marked=True)
+    assert np.array_equal(first.image, again.image) and first.describe() == again.describe()
+    assert not np.array_equal(first.image, other.image)
+
+
+def test_marked_samples_carry_their_marks_and_masks() -> None:
+    synth = WatermarkSynth(TEST_PHOTOS, seed=11, negative_rate=0.0)
+    for index in range(6):
+        marked = synth.sample(index, marked=True)
+        height, width = marked.image.shape[:2]
+        assert marked.label == 1 and marked.mask.max() == 1.0
+        for mark in marked.marks:
+            x, y, w, h = mark.box
+            assert 0 <= x < width and 0 <= y < height and w > 0 and h > 0
+            assert 0.15 <= mark.opacity <= 0.95
+            assert mark.kind in MARK_KINDS and (mark.text is None) == ("logo" == mark.kind
+                                                                       or mark.kind == "tiled_logo")
+        clean = synth.sample(100 + index, marked=False)
+        assert clean.label == 0 and clean.mask.max() == 0.0 and clean.marks == []
+
+
+@pytest.mark.parametrize("kind", MARK_KINDS)
+def test_every_mark_kind_draws_something_faint_or_not(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    canvas = Image.fromarray(background(sample_photos.load("coffee"), rng, 448))
+    marked, mark, alpha = draw_mark(canvas, kind, rng)
+    changed = np.abs(np.asarray(marked).astype(int) - np.asarray(canvas).astype(int)).max(axis=2)
+    assert alpha.sum() > 20 and changed[alpha > 0].mean() > 0
+    # Outside the mark's mask only its faint anti-aliased rim (alpha < 0.1) may move a little.
+    assert changed[alpha == 0].max() <= 26
+
+
+@pytest.mark.parametrize("kind", NEGATIVE_KINDS)
+def test_hard_negatives_change_the_scene_but_are_no_marks(kind: str) -> None:
+    rng = np.random.default_rng(2)
+    canvas = Image.fromarray(background(sample_photos.load("coffee"), rng, 448))
+    drawn = draw_negative(canvas, kind, rng)
+    assert np.abs(np.asarray(drawn).astype(int) - np.asarray(canvas).astype(int)).sum() > 1000
+
+
+def test_training_and_test_photos_never_share_a_scene() -> None:
+    train = {photo.group for photo in sample_photos.split("train")}
+    test = {photo.group for photo in TEST_PHOTOS}
+    assert train and test and not train & test
+    assert all(photo.license for photo in sample_photos.PHOTOS)
+
+
+# ---------------------------------------------------------------- the learned detector
+
+def test_mark_map_boxes_are_connected_hot_cells_in_photo_pixels() -> None:
+    probabilities = np.zeros((6, 8), np.float32)
+    probabilities[0, 6:8] = [0.9, 0.7]  # top-right corner
+    probabilities[4, 1] = 0.95
+    probabilities[2, 3] = 0.3  # below the threshold
+    boxes = MarkMap(probabilities, cell=40.0).boxes(threshold=0.5)
+    assert [(b.x, b.y, b.w, b.h, b.score) for b in boxes] == [
+        (40, 160, 40, 40, 0.95), (240, 0, 80, 40, 0.9)]
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> WatermarkDetector:
+    registry = ModelRegistry.default(tmp_path_factory.mktemp("data"))
+    return WatermarkDetector.from_registry(registry)
+
+
+def test_the_shipped_model_is_registered_with_a_card_and_threshold(detector) -> None:
+    version = detector.version
+    assert version.name == "watermark" and 0 < detector.threshold < 1
+    card = (version.directory / "card.md").read_text()
+    for needed in ("## Data", "## Command", "## Metrics", "## Licenses", "seed", "ONNX"):
+        assert needed in card
+    assert version.command.startswith("python -m training.train_watermark")
+
+
+def test_onnx_and_torchscript_backends_agree(detector) -> None:
+    image = np.asarray(portrait((900, 1200)))
+    scripted = WatermarkDetector(detector.version, DetectorOptions(backend="torchscript"))
+    onnx_map, script_map = detector.predict(image), scripted.predict(image)
+    assert onnx_map.probabilities.shape == script_map.probabilities.shape == (28, 21)
+    assert np.abs(onnx_map.probabilities - script_map.probabilities).max() < 1e-3
+
+
+def test_a_missing_model_version_is_a_clear_error(tmp_path: Path) -> None:
+    registry = ModelRegistry.default(tmp_path)
+    with pytest.raises(LookupError, match="watermark version 9.9"):
+        WatermarkDetector.from_registry(registry, DetectorOptions(version="9.9"))
+
+
+# ---------------------------------------------------------------- the check
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("www.drpatelaesthetics.com", "url"), ("@drkimplastics", "url"),
+    ("© 2024 Larsen", "symbol"), ("Smith Plastic Surgery", "practice"),
+    ("Dr. Anna Weiss, MD", "practice"), ("Radiance MedSpa", "practice"),
+    ("12/03/2024", None), ("Patient: Maria Lopez", None), ("1 2 3 4", None),
+])
+def test_practice_mark_text(text: str, kind: str | None) -> None:
+    assert practice_mark_kind(text) == kind
+
+
+def test_a_corner_url_mark_fails_with_a_box_and_its_text(check: WatermarkCheck) -> None:
+    image = portrait().convert("RGBA")
+    layer = Image.new("RGBA", image.size)
+    ImageDraw.Draw(layer).text((560, 1320), "www.larsenaesthetics.com",
+                               font=font("DejaVuSans-Bold.ttf", 34), fill=(255, 255, 255, 150))
+    photo = photo_of(Image.alpha_composite(image, layer).convert("RGB"), original_width=2400)
+    observation = check.observe(photo)
+    assert observation.score >= check.settings.fail_at
+    assert "web address" in observation.reason and "larsen" not in observation.reason
+    text_boxes = [box for box in observation.evidence.boxes if box.label == "text:url"]
+    assert len(text_boxes) == 1 and "larsen" in text_boxes[0].text.lower()
+    box = text_boxes[0]  # in the original's pixels: twice the working image's
+    assert abs(box.x - 1120) < 60 and abs(box.y - 2640) < 60 and box.w > 700
+
+
+@KNOWN_GAP
+def test_a_text_free_logo_is_found_by_the_model(check: WatermarkCheck) -> None:
+    image = portrait().convert("RGBA")
+    layer = Image.new("RGBA", image.size)
+    draw = ImageDraw.Draw(layer)
+    draw.ellipse([880, 1080, 1140, 1340], outline=(255, 255, 255, 200), width=16)
+    draw.polygon([(1010, 1120), (1100, 1290), (920, 1290)], fill=(255, 255, 255, 200))
+    observation = check.observe(photo_of(Image.alpha_composite(image, layer).convert("RGB")))
+    assert observation.evidence.values["model_score"] >= check.settings.pass_below
+    marks = [box for box in observation.evidence.boxes if box.label == "mark"]
+    assert marks and any(box.x + box.w > 880 and box.y + box.h > 1080 for box in marks)
+
+
+def test_a_ruler_is_not_watermark_text(check: WatermarkCheck) -> None:
+    rng = np.random.default_rng(5)
+    with_ruler = draw_negative(portrait(), "ruler", rng)
+    observation = check.observe(photo_of(with_ruler))
+    assert observation.evidence.values["text_score"] < check.settings.pass_below
+
+
+@KNOWN_GAP
+def test_a_clean_portrait_passes(check: WatermarkCheck) -> None:
+    assert check.observe(photo_of(portrait())).score < check.settings.pass_below
+
+
+def test_watermark_options_are_validated(context: CheckContext) -> None:
+    settings = context.settings.check("watermark").model_copy(
+        update={"options": {"detector": {"backend": "tensorflow"}}})
+    with pytest.raises(ValidationError, match="backend"):
+        WatermarkCheck(settings, context)
+
+
+def test_the_model_threshold_lands_on_fail_at(check: WatermarkCheck) -> None:
+    threshold = check.detector.threshold
+    points = [0.0, threshold / 2, threshold, (1 + threshold) / 2, 1.0]
+    mapped = [check.calibrated(p) for p in points]
+    assert mapped[0] == 0.0 and mapped[-1] == pytest.approx(1.0)
+    assert mapped[2] == pytest.approx(check.settings.fail_at)
+    assert mapped == sorted(mapped)
