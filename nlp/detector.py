@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 
+import phonenumbers
 import tldextract
 from pydantic import ValidationError
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
@@ -90,6 +91,8 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
 
     CANDIDATE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,22}\d")
     DATE_LIKE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}")
+    IPV4_LIKE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+    MAX_DIGITS = 15  # ITU E.164: no phone number is longer, country code included
 
     MAX_CANDIDATES = 40  # beyond, the North American and "+" patterns still answer
 
@@ -100,16 +103,28 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
                 break
             candidate = match.group()
             digits = sum(c.isdigit() for c in candidate)
-            if digits < 7 or self.DATE_LIKE.fullmatch(candidate) or (
+            if digits < 7 or digits > self.MAX_DIGITS or self.DATE_LIKE.fullmatch(candidate) \
+                    or self.IPV4_LIKE.fullmatch(candidate) or (
                     candidate.isdigit() and digits not in (10, 11)):
-                continue  # a date, or an unbroken run of digits that is no phone number's length
+                continue  # a date, an address, or a run of digits of no phone number's length
             tried += 1
             start = max(0, match.start() - 1)
-            for result in super().analyze(text[start:match.end() + 1], entities, None):
+            for result in self._first_region_matches(text[start:match.end() + 1]):
                 result.start += start
                 result.end += start
                 results.append(result)
         return results
+
+    def _first_region_matches(self, window: str) -> list:
+        """The numbers found in the first region whose rules read the window as a phone
+        number: every region gives the same score, and parsing the window once per region
+        was a third of the detector's time."""
+        for region in self.supported_regions:
+            matches = list(phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency))
+            if matches:
+                return [self._get_recognizer_result(match, window, region, None)
+                        for match in matches]
+        return []
 
 
 def presidio_recognizers() -> list:
