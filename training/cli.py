@@ -15,7 +15,6 @@ prints both models' figures and exits with status 1; the served version stays.
 from __future__ import annotations
 
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -82,7 +81,9 @@ def train(
         registry = registry_for(registry_root)
         options = RunOptions(seed=seed, device=device,
                              version=version or datetime.now(UTC).strftime("%Y.%m%d.%H%M%S"),
-                             command=_command(), config_path=str(config or ""))
+                             command=_command(learner, data, out, config, seed, device,
+                                              version, registry_root, promote),
+                             config_path=str(config or CONFIG_DIR / f"{learner}.toml"))
         run = TrainingRun(model_learner, run_config, dataset, registry, out, options, console)
         result = run.execute()
     except (ConfigError, DatasetError, DeviceError, RunError, KeyError, ValueError) as exc:
@@ -161,8 +162,16 @@ def _promote(run_dir: Path, result: dict, registry: ModelRegistry, verdict: Verd
                   "the service serves it after a restart or POST /v1/admin/reload")
 
 
-def _command() -> str:
-    return "python -m training " + shlex.join(sys.argv[1:])
+def _command(learner: str, data: Path, out: Path, config: Path | None, seed: int, device: str,
+             version: str | None, registry_root: Path | None, promote: bool) -> str:
+    """The command line that repeats this run (recorded with the model version)."""
+    words = ["python", "-m", "training", "train", learner, "--data", str(data), "--out", str(out),
+             "--seed", str(seed), "--device", device]
+    for flag, value in (("--config", config), ("--version", version),
+                        ("--registry-root", registry_root)):
+        if value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words + (["--promote"] if promote else []))
 
 
 def main() -> None:
