@@ -225,3 +225,14 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
     assert f"{old:.4f}" in refused.output and "worse" in refused.output
     assert ModelRegistry.default(settings.data_dir).promoted("collage").version == "1.2.0"
     assert ModelRegistry.default(settings.data_dir).get("collage", "1.3.0") is None
+
+    # 8. A reload that cannot load the promoted weights changes nothing: the old ones serve.
+    served_weights = ModelRegistry.default(settings.data_dir).promoted("collage").path(
+        "collage.pt")
+    served_weights.write_bytes(b"not a checkpoint")
+    failed = client.post("/v1/admin/reload", headers=admin)
+    assert failed.status_code == 409, failed.text
+    assert "previous models keep serving" in failed.json()["detail"]
+    result = post_case(client, "c-after-failed-reload", "m-93", photo,
+                       photos.jpeg(photos.scene(seed=6)))
+    assert collage_version(result) == "1.2.0"

@@ -87,7 +87,7 @@ def train(
         run = TrainingRun(model_learner, run_config, dataset, registry, out, options, console)
         result = run.execute()
     except (ConfigError, DatasetError, DeviceError, RunError, KeyError, ValueError) as exc:
-        raise _fail(str(exc).strip("'\"")) from None
+        raise _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
     if result is None:  # a non-zero rank of a distributed run: rank 0 reports
         return
     print_comparison(console, result)

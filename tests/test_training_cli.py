@@ -1,0 +1,165 @@
+"""The pieces of the retraining loop on their own: the split by member, dataset checksums,
+threshold calibration, the promotion gate, promotion history, the registered threshold in the
+collage check, and the training CLI's answers to bad input and to a worse model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from datasets.demo_labels import write_demo
+from datasets.staff_dataset import DatasetError, StaffDataset, split_members
+from models.registry import SHIPPED_ROOT, ModelRegistry
+from moderation.policy import on_scale
+from training.cli import app as training_cli
+from training.config import PromotionSettings
+from training.evaluation import metrics_at, threshold_for
+from training.promotion import judge
+
+CONFIGS = Path(__file__).parents[1] / "training" / "configs"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Seeded: on this set a barely trained fresh network ranks photos worse than 1.1.0.
+    return write_demo(tmp_path_factory.mktemp("exports"), count=80, members=8, seed=2)
+
+
+def test_split_by_member_keeps_every_member_in_one_split() -> None:
+    members = [f"m-{i % 9}" for i in range(200)]
+    splits = split_members(members, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    assert set(splits) == set(members)
+    assert {name: list(splits.values()).count(name) for name in ("train", "val", "test")} == {
+        "train": 5, "val": 2, "test": 2}
+    assert split_members(members, {"val": 0.2, "test": 0.2}, seed=3) == splits  # seeded
+    assert split_members(["a", "b", "c"], {"val": 0.05, "test": 0.05}, 0).values() != {"train"}
+
+
+def test_a_dataset_opens_only_when_its_checksums_match(demo_dataset: Path, tmp_path: Path) -> None:
+    dataset = StaffDataset(demo_dataset)
+    assert dataset.version == demo_dataset.name and len(dataset.items) == 80
+    by_split = {split: {i.member_id for i in dataset.items if i.split == split}
+                for split in ("train", "val", "test")}
+    assert sum(len(members) for members in by_split.values()) == 8
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_dataset, copy)
+    photo = copy / dataset.items[0].photo
+    photo.write_bytes(photo.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match="does not match its checksum"):
+        StaffDataset(copy)
+    with pytest.raises(DatasetError, match="not a dataset folder"):
+        StaffDataset(tmp_path)
+
+
+def test_threshold_meets_the_target_precision_or_recall() -> None:
+    labels = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9])
+    precise = threshold_for(labels, scores, "precision", 1.0)
+    assert precise == 0.6 and metrics_at(labels, scores, precise)["precision"] == 1.0
+    sensitive = threshold_for(labels, scores, "recall", 1.0)
+    assert sensitive == 0.45 and metrics_at(labels, scores, sensitive)["recall"] == 1.0
+    assert metrics_at(np.zeros(3, int), np.array([0.1, 0.2, 0.3]), 0.5)["auroc"] is None
+
+
+def test_the_gate_promotes_only_when_not_worse_within_the_margin() -> None:
+    rule = PromotionSettings(metric="auroc", margin=0.02)
+    assert judge({"auroc": 0.90}, {"auroc": 0.91}, rule).promote
+    refused = judge({"auroc": 0.85}, {"auroc": 0.91}, rule)
+    assert not refused.promote and "0.8500" in refused.reason and "0.9100" in refused.reason
+    assert judge({"auroc": 0.5}, None, rule).promote  # nothing served yet
+    assert not judge({"auroc": None}, {"auroc": 0.9}, rule).promote  # one-class test split
+
+
+def test_promotions_are_recorded_with_the_version_they_replace(tmp_path: Path) -> None:
+    registry = ModelRegistry([tmp_path / "trained", SHIPPED_ROOT])
+    weights = tmp_path / "collage.pt"
+    weights.write_bytes(SHIPPED_ROOT.joinpath("collage/1.1.0/collage.pt").read_bytes())
+    registry.add("collage", "2.0.0", {"collage.pt": weights}, thresholds={"score": 0.4})
+    registry.promote("collage", "2.0.0", note="auroc 0.99 vs 0.98")
+    assert registry.promoted("collage").version == "2.0.0"
+    assert [(h["previous"], h["version"], h["note"]) for h in registry.history("collage")] == [
+        ("1.1.0", "2.0.0", "auroc 0.99 vs 0.98")]
+
+
+def test_the_collage_check_puts_the_registered_threshold_on_fail_at(tmp_path: Path) -> None:
+    from models.checks.collage import CollageCheck
+    from models.collage import CollageScorer
+    from moderation.checks.base import CheckContext
+    from moderation.image_formats import ImageFormat
+    from moderation.intake import PreparedPhoto
+    from moderation.settings import Settings
+    from moderation.taxonomy import default_taxonomy
+    from tests import photos
+
+    settings = Settings(data_dir=tmp_path, checks={"collage": {"options": {
+        "use_ocr_labels": False}}})
+    shipped = ModelRegistry([SHIPPED_ROOT]).promoted("collage")
+    registry = ModelRegistry.default(tmp_path)
+    registry.add("collage", "9.0.0", {name: shipped.path(name) for name in shipped.files},
+                 thresholds={"score": 0.3})
+    registry.promote("collage", "9.0.0")
+    check = CollageCheck(settings.check("collage"),
+                         CheckContext(settings=settings, taxonomy=default_taxonomy()))
+    image = np.asarray(photos.scene(640, 480, seed=5))
+    photo = PreparedPhoto(id="set1/before", part="b1", view=None, data=b"", sha256="0" * 64,
+                          format=ImageFormat.JPEG, width=640, height=480, image=image)
+    raw = CollageScorer(registry.promoted("collage")).score(image)[0]
+    observation = check._observe(photo)  # noqa: SLF001 - the per-photo step itself
+    assert check.model.version == "9.0.0"
+    assert observation.score == pytest.approx(on_scale(raw, 0.3, settings.check("collage").fail_at))
+
+
+def test_the_cli_refuses_a_worse_model_and_shows_the_figures(demo_dataset: Path,
+                                                            tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = runner.invoke(training_cli, [
+        "train", "collage", "--data", str(demo_dataset), "--config",
+        str(CONFIGS / "collage_scratch_tiny.toml"), "--out", str(run_dir), "--version", "0.0.1",
+        "--registry-root", str(tmp_path / "models"), "--promote"])
+    assert result.exit_code == 1, result.output
+    run = json.loads((run_dir / "run.json").read_text())
+    new = run["results"]["candidate"]["test"]["auroc"]
+    old = run["results"]["promoted"]["test"]["auroc"]
+    assert new < old - 0.01
+    assert "not promoted" in result.output
+    assert f"{new:.4f}" in result.output and f"{old:.4f}" in result.output
+    assert "| auroc (gate) |" in (run_dir / "report" / "metrics.md").read_text()
+    registry = ModelRegistry([tmp_path / "models", SHIPPED_ROOT])
+    assert registry.promoted("collage").version == "1.1.0"
+    again = runner.invoke(training_cli, ["promote", str(run_dir),
+                                         "--registry-root", str(tmp_path / "models")])
+    assert again.exit_code == 1 and "not promoted" in again.output
+    assert registry.get("collage", "0.0.1") is None
+
+
+def test_the_cli_names_what_is_wrong_with_its_input(demo_dataset: Path, tmp_path: Path) -> None:
+    def train(*extra: str, learner: str = "collage") -> tuple[int, str]:
+        result = runner.invoke(training_cli, [
+            "train", learner, "--data", str(demo_dataset), "--out", str(tmp_path / "run"),
+            "--registry-root", str(tmp_path / "models"), *extra])
+        return result.exit_code, " ".join(result.output.split())
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('learner = "collage"\n[train]\nepochs = 0\n')
+    assert train("--config", str(bad)) == (2, f"error: {bad}: train.epochs: Input should be "
+                                              "greater than or equal to 1")
+    code, output = train("--config", str(CONFIGS / "watermark.toml"))
+    assert code == 2 and "for learner 'watermark', not 'collage'" in output
+    code, output = train(learner="nonsense", )
+    assert code == 2 and "does not exist" in output
+    code, output = train("--config", str(CONFIGS / "collage_tiny.toml"), "--data",
+                         str(tmp_path))
+    assert code == 2 and "not a dataset folder" in output
+    if not torch.cuda.is_available():
+        code, output = train("--config", str(CONFIGS / "collage_tiny.toml"), "--device", "cuda")
+        assert code == 2 and "no CUDA device" in output
+    code, output = train("--config", str(CONFIGS / "watermark.toml"), learner="watermark")
+    assert code == 2 and "no watermark labels in its train split" in output
+    assert not (tmp_path / "models").exists()
