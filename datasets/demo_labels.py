@@ -47,7 +47,10 @@ def write_demo(out: Path, count: int, members: int, seed: int) -> Path:
                                       member_id=f"m-demo-{index % members:02d}", photo=relative,
                                       sha256=sha256, case_id=f"demo-{index // 2}",
                                       procedure="rhinoplasty", action="confirm"))
-        writer = DatasetWriter(out, FRACTIONS, seed, f"datasets.demo_labels (seed {seed})")
+        writer = DatasetWriter(out, FRACTIONS, seed, f"datasets.demo_labels (seed {seed})",
+                               photos_note="Photos: generated composites and singles of the "
+                                           "held-out open photos (JPEG, no metadata); labels "
+                                           "are the generator's truth.")
         return writer.write(items, files)
 
 

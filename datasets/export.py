@@ -109,7 +109,7 @@ class StaffLabelExporter:
             found = identifying_metadata(image)
         if found:
             # Kinds only: the values themselves may be PHI.
-            kinds = sorted({item.kind.value for item in found})
+            kinds = sorted({str(item.kind) for item in found})
             raise MetadataFound(f"stored photo {row.image_sha256[:12]} carries metadata "
                                 f"({', '.join(kinds)}); nothing was exported")
         return path

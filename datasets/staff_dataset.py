@@ -31,6 +31,8 @@ DATASET_INFO = "dataset.json"
 CHECKSUMS = "checksums.sha256"
 CARD = "card.md"
 PHOTOS = "photos"
+SERVICE_PHOTOS = ("Photos are the service's stored copies (metadata stripped at intake, verified "
+                  "on export), named by content hash. Notes and case text are not exported.")
 
 
 class DatasetError(ValueError):
@@ -97,11 +99,13 @@ class DatasetWriter:
     The version is a hash of the manifest: the same labels on the same photos give the same
     version, and a re-export that changes nothing writes nothing new."""
 
-    def __init__(self, root: Path, fractions: dict[str, float], seed: int, source: str) -> None:
+    def __init__(self, root: Path, fractions: dict[str, float], seed: int, source: str,
+                 photos_note: str = SERVICE_PHOTOS) -> None:
         self.root = root
         self.fractions = fractions
         self.seed = seed
         self.source = source
+        self.photos_note = photos_note
 
     def write(self, items: list[LabelledItem], photo_files: dict[str, Path]) -> Path:
         if not items:
@@ -121,7 +125,8 @@ class DatasetWriter:
                 target.write_bytes(source.read_bytes())
         (directory / MANIFEST).write_text(manifest)
         info = {"version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "source": self.source, "split_seed": self.seed, "fractions": self.fractions,
+                "source": self.source, "photos": self.photos_note, "split_seed": self.seed,
+                "fractions": self.fractions,
                 "counts": counts(items), "members": _members_per_split(items)}
         (directory / DATASET_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         (directory / CARD).write_text(card(info))
@@ -154,8 +159,7 @@ def card(info: dict[str, Any]) -> str:
              "overridden (the opposite holds). `broken` = the rule is broken.", "",
              f"Split by member (seed {info['split_seed']}, fractions {info['fractions']}); "
              f"members per split: {info['members']}. No member is in two splits.", "",
-             "Photos are the service's stored copies (metadata stripped at intake, verified on "
-             "export), named by content hash. Notes and case text are not exported.", "",
+             info["photos"], "",
              "| check | split | broken | ok |", "|---|---|---|---|"]
     for check, splits in info["counts"].items():
         for split in SPLITS:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,14 +25,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from datasets.collage import build
-from datasets.export import StaffLabelExporter
 from datasets.staff_dataset import StaffDataset
 from models.registry import ModelRegistry
 from moderation.metadata import identifying_metadata
 from moderation.review.audit import Actor
 from moderation.review.schemas import Role
 from moderation.storage.db import make_engine, make_session_factory, migrate
-from moderation.storage.images import ImageStore
 from service.app import create_app
 from service.auth.accounts import AccountStore
 from tests import photos
@@ -139,10 +140,12 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
         review_like_staff(client, case_id, truth, headers)
 
     # 3. Export: labels from the database, photos without metadata, split by member.
-    engine = make_engine(settings.resolved_database_url)
-    exporter = StaffLabelExporter(make_session_factory(engine), ImageStore(settings.image_dir))
-    dataset_dir = exporter.export(tmp_path / "exports", ["collage"], seed=0)
-    engine.dispose()
+    exported = subprocess.run(
+        [sys.executable, "-m", "datasets.export", "--out", str(tmp_path / "exports"),
+         "--check", "collage", "--seed", "0"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DATA_DIR": str(settings.data_dir)}, cwd=Path(__file__).parents[1])
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    dataset_dir = Path(exported.stdout.strip())
     dataset = StaffDataset(dataset_dir)
     assert len(dataset.items) == 2 * CASES
     members = {split: {i.member_id for i in dataset.items if i.split == split}

@@ -163,3 +163,47 @@ def test_the_cli_names_what_is_wrong_with_its_input(demo_dataset: Path, tmp_path
     code, output = train("--config", str(CONFIGS / "watermark.toml"), learner="watermark")
     assert code == 2 and "no watermark labels in its train split" in output
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.slow
+def test_the_same_run_trains_across_two_processes_with_torchrun(demo_dataset: Path,
+                                                                tmp_path: Path) -> None:
+    """DistributedDataParallel over gloo on CPU, started the way the README says (~20 s)."""
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    completed = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", "-m", "training", "train", "collage",
+         "--data", str(demo_dataset), "--config", str(CONFIGS / "collage_tiny.toml"),
+         "--out", str(tmp_path / "run"), "--version", "0.0.2",
+         "--registry-root", str(tmp_path / "models")],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["history"][0]["epoch"] == 1 and run["results"]["candidate"]["test"]["n"] > 0
+    trained = torch.load(tmp_path / "run" / "model" / "collage.pt", weights_only=True)
+    start = torch.load(SHIPPED_ROOT / "collage" / "1.1.0" / "collage.pt", weights_only=True)
+    assert any(not torch.equal(trained[key], start[key]) for key in start)
+    assert completed.stderr.count("test split of") == 1  # rank 0 alone reports
+
+
+def test_the_export_stops_at_a_stored_photo_that_still_has_metadata(tmp_path: Path) -> None:
+    from datasets.export import MetadataFound, StaffLabelExporter, _LabelledPhoto
+    from moderation.storage.images import ImageStore
+    from tests import photos
+
+    store = ImageStore(tmp_path / "images")
+    clean = store.put(photos.jpeg(photos.scene(seed=1)), "JPEG")
+    leaky = store.put(photos.jpeg(photos.scene(seed=2), exif=photos.exif_with(
+        artist="Jane Doe", gps=True)), "JPEG")
+    exporter = StaffLabelExporter(sessions=None, images=store)  # type: ignore[arg-type]
+
+    def row(sha256: str) -> _LabelledPhoto:
+        return _LabelledPhoto(1, "collage", True, "confirm", 0.9, {}, "c-1", "m-1",
+                              "rhinoplasty", sha256, "JPEG")
+
+    assert exporter._verified_photo(row(clean)).is_file()  # noqa: SLF001
+    with pytest.raises(MetadataFound) as refused:
+        exporter._verified_photo(row(leaky))  # noqa: SLF001
+    assert "Jane" not in str(refused.value) and leaky[:12] in str(refused.value)
