@@ -71,7 +71,7 @@ def split_members(members: list[str], fractions: dict[str, float], seed: int) ->
     `fractions`; val and test get at least one member each when there are three or more."""
     order = sorted(set(members))
     random.Random(seed).shuffle(order)
-    counts = {name: int(round(fractions.get(name, 0.0) * len(order))) for name in ("val", "test")}
+    counts = {name: round(fractions.get(name, 0.0) * len(order)) for name in ("val", "test")}
     if len(order) >= 3:
         counts = {name: max(1, count) for name, count in counts.items()}
     assignment: dict[str, str] = {}
@@ -155,10 +155,10 @@ def _members_per_split(items: list[LabelledItem]) -> dict[str, int]:
 def card(info: dict[str, Any]) -> str:
     lines = [f"# Dataset {info['version']}", "",
              f"Staff labels exported from {info['source']} on {info['created_at']}.",
-             "A label is a reviewer's decision on a finding: confirmed (the model was right) or "
-             "overridden (the opposite holds). `broken` = the rule is broken.", "",
-             f"Split by member (seed {info['split_seed']}, fractions {info['fractions']}); "
-             f"members per split: {info['members']}. No member is in two splits.", "",
+             ("A label is a reviewer's decision on a finding: confirmed (the model was right) "
+              "or overridden (the opposite holds). `broken` = the rule is broken."), "",
+             (f"Split by member (seed {info['split_seed']}, fractions {info['fractions']}); "
+              f"members per split: {info['members']}. No member is in two splits."), "",
              info["photos"], "",
              "| check | split | broken | ok |", "|---|---|---|---|"]
     for check, splits in info["counts"].items():

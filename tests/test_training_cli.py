@@ -111,7 +111,7 @@ def test_the_collage_check_puts_the_registered_threshold_on_fail_at(tmp_path: Pa
     photo = PreparedPhoto(id="set1/before", part="b1", view=None, data=b"", sha256="0" * 64,
                           format=ImageFormat.JPEG, width=640, height=480, image=image)
     raw = CollageScorer(registry.promoted("collage")).score(image)[0]
-    observation = check._observe(photo)  # noqa: SLF001 - the per-photo step itself
+    observation = check._observe(photo)
     assert check.model.version == "9.0.0"
     assert observation.score == pytest.approx(on_scale(raw, 0.3, settings.check("collage").fail_at))
 
@@ -148,8 +148,8 @@ def test_the_cli_names_what_is_wrong_with_its_input(demo_dataset: Path, tmp_path
 
     bad = tmp_path / "bad.toml"
     bad.write_text('learner = "collage"\n[train]\nepochs = 0\n')
-    assert train("--config", str(bad)) == (2, f"error: {bad}: train.epochs: Input should be "
-                                              "greater than or equal to 1")
+    expected = f"error: {bad}: train.epochs: Input should be greater than or equal to 1"
+    assert train("--config", str(bad)) == (2, expected)
     code, output = train("--config", str(CONFIGS / "watermark.toml"))
     assert code == 2 and "for learner 'watermark', not 'collage'" in output
     code, output = train(learner="nonsense", )
@@ -178,7 +178,7 @@ def test_the_same_run_trains_across_two_processes_with_torchrun(demo_dataset: Pa
          "--data", str(demo_dataset), "--config", str(CONFIGS / "collage_tiny.toml"),
          "--out", str(tmp_path / "run"), "--version", "0.0.2",
          "--registry-root", str(tmp_path / "models")],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1], check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["history"][0]["epoch"] == 1 and run["results"]["candidate"]["test"]["n"] > 0
@@ -203,7 +203,7 @@ def test_the_export_stops_at_a_stored_photo_that_still_has_metadata(tmp_path: Pa
         return _LabelledPhoto(1, "collage", True, "confirm", 0.9, {}, "c-1", "m-1",
                               "rhinoplasty", sha256, "JPEG")
 
-    assert exporter._verified_photo(row(clean)).is_file()  # noqa: SLF001
+    assert exporter._verified_photo(row(clean)).is_file()
     with pytest.raises(MetadataFound) as refused:
-        exporter._verified_photo(row(leaky))  # noqa: SLF001
+        exporter._verified_photo(row(leaky))
     assert "Jane" not in str(refused.value) and leaky[:12] in str(refused.value)

@@ -30,7 +30,7 @@ def resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             raise DeviceError("--device cuda: no CUDA device is visible on this machine "
                               "(torch.cuda.is_available() is False); use --device cpu")
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     raise DeviceError(f"--device {name}: choose cpu or cuda")
 
@@ -53,7 +53,7 @@ class Distributed:
     @classmethod
     def from_environment(cls, device: torch.device) -> Distributed:
         """Joins the process group when torchrun started this process."""
-        world_size = int(os.environ.get("WORLD_SIZE", 1))
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size == 1:
             return cls()
         import torch.distributed as dist

@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageOps  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+from sklearn.metrics import (
     average_precision_score,
     precision_recall_curve,
     roc_auc_score,
@@ -65,7 +65,7 @@ def metrics_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict
         "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
         "accuracy": round(float((predicted == positives).mean()), 4) if len(labels) else None,
         "threshold": round(float(threshold), 4),
-        "n": int(len(labels)),
+        "n": len(labels),
         "broken": int(positives.sum()),
     }
 

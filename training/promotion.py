@@ -52,7 +52,7 @@ def comparison_table(candidate: dict[str, float | None], promoted: dict[str, flo
     return "\n".join(lines)
 
 
-def _fmt(value: float | int | None) -> str:
+def _fmt(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.4f}" if isinstance(value, float) else str(value)

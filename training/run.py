@@ -218,16 +218,17 @@ def report_markdown(data: dict[str, Any]) -> str:
     gate = data["gate"]
     return "\n".join([
         f"# {data['model']} {data['version']}: training report", "",
-        f"- dataset: `{data['data_version']}`; learner `{data['learner']}`; seed "
-        f"{data['seed']}; device {data['device']}",
+        (f"- dataset: `{data['data_version']}`; learner `{data['learner']}`; seed "
+         f"{data['seed']}; device {data['device']}"),
         f"- command: `{data['command']}`",
-        f"- threshold {data['thresholds']['score']} chosen on the validation split for "
-        f"{data['calibration']['target']} >= {data['calibration']['value']}",
-        f"- gate: {gate['metric']} within {gate['margin']} of the promoted version -> "
-        f"**{'promote' if gate['promote'] else 'keep the promoted version'}** ({gate['reason']})",
+        (f"- threshold {data['thresholds']['score']} chosen on the validation split for "
+         f"{data['calibration']['target']} >= {data['calibration']['value']}"),
+        (f"- gate: {gate['metric']} within {gate['margin']} of the promoted version -> "
+         f"**{'promote' if gate['promote'] else 'keep the promoted version'}** "
+         f"({gate['reason']})"),
         "", table, "",
-        "Plots: roc.png, pr.png, confusion.png (both models, test split), worst_errors.png "
-        "(the candidate's largest errors), training.png.", ""])
+        ("Plots: roc.png, pr.png, confusion.png (both models, test split), worst_errors.png "
+         "(the candidate's largest errors), training.png."), ""])
 
 
 def print_comparison(console: Console, data: dict[str, Any]) -> None:
