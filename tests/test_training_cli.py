@@ -207,3 +207,65 @@ def test_the_export_stops_at_a_stored_photo_that_still_has_metadata(tmp_path: Pa
     with pytest.raises(MetadataFound) as refused:
         exporter._verified_photo(row(leaky))
     assert "Jane" not in str(refused.value) and leaky[:12] in str(refused.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", ["watermark", "procedure"])
+def test_the_watermark_and_region_learners_train_export_and_serve(learner: str,
+                                                                  tmp_path: Path) -> None:
+    """One short epoch each on generated watermark photos (the procedure learner reads them
+    as procedure_match labels on the face and nose): exported files that the service's own
+    loaders score, a threshold, a report (~30 s each)."""
+    from datasets.staff_dataset import DatasetWriter, LabelledItem
+    from models.registry import ModelVersion
+    from training.learners import learner_for
+
+    source = StaffDataset(write_demo(tmp_path / "exports", count=24, members=6, seed=4,
+                                     check="watermark"))
+    data = source.directory
+    if learner == "procedure":
+        items = [LabelledItem(**{**i.__dict__, "check": "procedure_match",
+                                 "regions": ("face", "nose")}) for i in source.items]
+        data = DatasetWriter(tmp_path / "procedure", {"val": 0.2, "test": 0.2}, 0, "test").write(
+            items, {i.photo: source.path(i) for i in source.items})
+    config = tmp_path / "tiny.toml"
+    config.write_text(f'learner = "{learner}"\n[train]\ninit = "scratch"\nepochs = 1\n'
+                      'batch_size = 8\n[options]\nimage_size = 96\nlong_side = 320\nwidth = 0.25\n')
+    result = runner.invoke(training_cli, [
+        "train", learner, "--data", str(data), "--config", str(config), "--out",
+        str(tmp_path / "run"), "--registry-root", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    candidate = ModelVersion.read(tmp_path / "run" / "model")
+    candidate.verify()
+    assert candidate.thresholds["score"] == run["thresholds"]["score"]
+    assert run["results"]["promoted"]["model"]["version"] in ("1.1", "1.0.0")
+    dataset = StaffDataset(data)
+    check = learner_for(learner, run["config"]["options"]).check
+    scores = learner_for(learner, run["config"]["options"]).scores_of(
+        candidate, dataset, dataset.split(check, "test"))
+    assert ((scores >= 0) & (scores <= 1)).all() and len(scores) > 0
+    assert (tmp_path / "run" / "report" / "worst_errors.png").is_file()
+
+
+@pytest.mark.slow
+def test_promoting_a_run_later_measures_the_version_served_by_then(demo_dataset: Path,
+                                                                   tmp_path: Path) -> None:
+    models = str(tmp_path / "models")
+    for version in ("5.0.0", "5.0.1"):
+        result = runner.invoke(training_cli, [
+            "train", "collage", "--data", str(demo_dataset), "--config",
+            str(CONFIGS / "collage_tiny.toml"), "--out", str(tmp_path / version), "--version",
+            version, "--registry-root", models])
+        assert result.exit_code == 0, result.output
+    first = runner.invoke(training_cli, ["promote", str(tmp_path / "5.0.0"), "--registry-root",
+                                         models])
+    assert first.exit_code == 0 and "promoted collage 5.0.0" in first.output
+    second = runner.invoke(training_cli, ["promote", str(tmp_path / "5.0.1"),
+                                          "--registry-root", models])
+    assert second.exit_code == 0, second.output
+    rerun = json.loads((tmp_path / "5.0.1" / "run.json").read_text())
+    assert rerun["results"]["promoted"]["model"]["version"] == "5.0.0"  # measured again
+    history = runner.invoke(training_cli, ["history", "collage", "--registry-root", models])
+    assert "1.1.0 -> 5.0.0" in history.output and "5.0.0 -> 5.0.1" in history.output
+    assert "served: 5.0.1" in history.output

@@ -60,6 +60,21 @@ class Learner(ABC):
              rng: np.random.Generator) -> torch.Tensor: ...
 
     @abstractmethod
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The network's logit that the rule is broken, one per row (training curves only)."""
+
+    def probabilities(self, network: nn.Module, inputs: dict[str, torch.Tensor],
+                      batch_size: int = 32) -> np.ndarray:
+        device = next(network.parameters()).device
+        network.eval()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(inputs["label"]), batch_size):
+                batch = {k: v[start:start + batch_size].to(device) for k, v in inputs.items()}
+                chunks.append(torch.sigmoid(self.logits(network, batch)).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64)
+
+    @abstractmethod
     def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
         """Write the files the service loads; returns {file name: path}."""
 
@@ -120,7 +135,10 @@ class CollageLearner(Learner):
         x = batch["x"]
         if rng.random() < 0.5:  # a mirrored collage is still a collage
             x = torch.flip(x, dims=[3])
-        return _bce(network(x), batch["label"])
+        return _bce(self.logits(network, {"x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return network(batch["x"])
 
     def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
         path = directory / self.WEIGHTS
@@ -183,8 +201,10 @@ class WatermarkLearner(Learner):
         x = batch["x"]
         if rng.random() < 0.5:
             x = torch.flip(x, dims=[3])
-        hottest = network(x).flatten(1).amax(dim=1)
-        return _bce(hottest, batch["label"])
+        return _bce(self.logits(network, {"x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return network(batch["x"]).flatten(1).amax(dim=1)  # the hottest cell
 
     def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
         from models.watermark import ONNX_FILE, TORCHSCRIPT_FILE
@@ -253,9 +273,12 @@ class ProcedureLearner(Learner):
         x = batch["x"]
         if rng.random() < 0.5:
             x = torch.flip(x, dims=[3])
-        region_logits, _ = network(x)
+        return _bce(self.logits(network, {**batch, "x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        region_logits, _ = network(batch["x"])
         shown = region_logits.masked_fill(~batch["mask"], -math.inf).amax(dim=1)
-        return _bce(shown, 1 - batch["label"])
+        return -shown  # broken: none of the procedure's regions is shown
 
     def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
         from models.region_classifier import LABELS_FILE, ONNX_FILE, export_onnx

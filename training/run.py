@@ -84,13 +84,16 @@ class TrainingRun:
         network = self.learner.network(self._init())
         with progress_bar(self.console) as progress:
             inputs = self.learner.inputs(self.dataset, self.splits["train"])
+            val_inputs = self.learner.inputs(self.dataset, self.splits["val"])
             settings = self.config.train
             steps = settings.epochs * steps_per_epoch_of(len(inputs["label"]),
                                                          settings.batch_size, distributed)
             task = progress.add_task(f"training {self.learner.model_name} on {device}",
                                      total=steps, visible=distributed.is_main)
             history = fit(network, self.learner.loss, inputs, settings, self.options.seed,
-                          device, distributed, on_epoch=lambda epoch, loss: {},
+                          device, distributed,
+                          on_epoch=lambda epoch, loss: self._validate(network, val_inputs,
+                                                                      distributed),
                           on_step=lambda: progress.advance(task))
         distributed.close()
         if not distributed.is_main:
@@ -100,6 +103,15 @@ class TrainingRun:
         files = self.learner.export(network.cpu(), model_dir)
         candidate = self._candidate(model_dir, files)
         return self.evaluate(candidate, history)
+
+    def _validate(self, network: torch.nn.Module, inputs: dict[str, torch.Tensor],
+                  distributed: Distributed) -> dict[str, float | None]:
+        """The raw network's validation AUROC after an epoch, for the training curve."""
+        if not distributed.is_main:
+            return {}
+        labels = inputs["label"].numpy()
+        scores = self.learner.probabilities(network, inputs)
+        return {"val_auroc": evaluation.metrics_at(labels, scores, 0.5)["auroc"]}
 
     def _init(self) -> ModelVersion | Path | None:
         init = self.config.train.init
