@@ -269,3 +269,48 @@ def test_promoting_a_run_later_measures_the_version_served_by_then(demo_dataset:
     history = runner.invoke(training_cli, ["history", "collage", "--registry-root", models])
     assert "1.1.0 -> 5.0.0" in history.output and "5.0.0 -> 5.0.1" in history.output
     assert "served: 5.0.1" in history.output
+
+
+def test_export_reads_labels_from_either_database(database_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from datasets.export import StaffLabelExporter
+    from moderation.review.actions import ReviewActions
+    from moderation.review.audit import Actor
+    from moderation.review.schemas import LabelAction, LabelRequest, Role
+    from moderation.settings import Settings
+    from moderation.storage.tables import FindingRow, SubmissionRow
+    from tests.review_data import PHI_NOTES, finding, open_repository, review_pipeline, seed_case
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    repository = open_repository(database_url, settings.image_dir)
+    pipeline = review_pipeline(settings)
+    for index in range(6):
+        seed_case(repository, pipeline, case_id=f"c-{index}", member_id=f"m-{index % 3}",
+                  description=PHI_NOTES, seed=100 + index, extra=[
+                      finding("collage", "photo:set1/after", 0.9, "collage: panels"),
+                      finding("collage", "photo:set1/before", 0.1, "collage: single")])
+    actions = ReviewActions(repository.sessions, [])
+    reviewer = Actor(id=None, name="test", role=Role.REVIEWER)
+    with repository.sessions() as session:
+        collage = session.execute(
+            select(FindingRow.id, FindingRow.target, SubmissionRow.case_id)
+            .join(SubmissionRow, SubmissionRow.id == FindingRow.submission_id)
+            .where(FindingRow.check == "collage").order_by(FindingRow.id)).all()
+    for finding_id, target, case_id in collage:  # the model is wrong on "after" of even cases
+        wrong = target.endswith("after") and int(case_id[2:]) % 2 == 0
+        actions.label(reviewer, finding_id, LabelRequest(
+            action=LabelAction.OVERRIDE if wrong else LabelAction.CONFIRM))
+    directory = StaffLabelExporter(repository.sessions, repository.images).export(
+        tmp_path / "exports", seed=0)
+    repository.sessions.kw["bind"].dispose()
+    dataset = StaffDataset(directory)
+    assert len(dataset.items) == 12 and {i.check for i in dataset.items} == {"collage"}
+    assert sum(i.label for i in dataset.items) == 3  # 6 "after" findings, 3 overridden
+    assert {i.action for i in dataset.items} == {"confirm", "override"}
+    assert all(i.regions and i.procedure == "rhinoplasty" for i in dataset.items)
+    assert "Jane" not in (directory / "manifest.jsonl").read_text()
+    splits: dict[str, set[str]] = {}
+    for item in dataset.items:
+        splits.setdefault(item.member_id, set()).add(item.split)
+    assert all(len(found) == 1 for found in splits.values())
