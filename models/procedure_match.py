@@ -23,6 +23,7 @@ from models.region_classifier import MODEL_NAME, RegionClassifier, load_promoted
 from models.regions import RegionEstimate, RegionRules, estimate_regions
 from moderation.checks.base import BOTH_DESTINATIONS, Check, CheckContext, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
+from moderation.policy import on_scale
 from moderation.schemas import Box, Evidence, ModelRef
 from moderation.settings import CheckSettings
 from moderation.taxonomy import Procedure
@@ -108,8 +109,19 @@ class ProcedureMatchCheck(Check):
         if self.classifier is not None:
             predicted = photo.derive(f"regions:{self.classifier.model.version}",
                                      lambda p: self.classifier.predict(p.image))
-            estimate = estimate.combined_with(predicted.regions, self.options.classifier_weight)
+            estimate = estimate.combined_with(self._on_scale(predicted.regions),
+                                              self.options.classifier_weight)
         return estimate
+
+    def _on_scale(self, regions: dict[str, float]) -> dict[str, float]:
+        """A version trained from staff labels registers `score`, its validation threshold on
+        1 - P(region): a region probability of 1 - score then counts as just shown."""
+        threshold = self.classifier.model.thresholds.get("score") if self.classifier else None
+        if threshold is None:
+            return regions
+        shown_from = 1.0 - threshold
+        return {region: on_scale(p, shown_from, self.options.shown_at)
+                for region, p in regions.items()}
 
     def match_probability(self, estimate: RegionEstimate, procedure: Procedure) -> tuple[float, str | None]:
         best = max(procedure.regions, key=estimate.probability)

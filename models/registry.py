@@ -134,11 +134,25 @@ class ModelRegistry:
             (directory / "card.md").write_text(card)
         return model
 
-    def promote(self, name: str, version: str, root: Path | None = None) -> None:
+    def promote(self, name: str, version: str, root: Path | None = None, *,
+                note: str | None = None) -> None:
+        """Serve `version` (under `root`, default the writable one) and append the change to
+        that root's promotion history; the service picks it up at start or on reload."""
         root = root or self.writable_root
         if not (root / name / version / META_FILE).exists():
             raise KeyError(f"model {name} {version} is not registered under {root}")
+        served = self.promoted(name)
         index = self._index(root)
-        index["models"].setdefault(name, {})["promoted"] = version
+        entry = index["models"].setdefault(name, {})
+        entry["promoted"] = version
+        entry.setdefault("history", []).append({
+            "version": version, "previous": served.version if served else None,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "note": note or ""})
         root.mkdir(parents=True, exist_ok=True)
         (root / REGISTRY_FILE).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded promotion of `name`, oldest first, from all roots."""
+        entries = [entry for root in self.roots
+                   for entry in self._index(root)["models"].get(name, {}).get("history", [])]
+        return sorted(entries, key=lambda entry: entry["at"])

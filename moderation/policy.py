@@ -19,6 +19,16 @@ def verdict_for(score: float, thresholds: CheckSettings) -> Verdict:
     return Verdict.UNCERTAIN
 
 
+def on_scale(probability: float, threshold: float, fail_at: float) -> float:
+    """A model's probability mapped piecewise-linearly so that the threshold registered with
+    its version (chosen on validation data) lands on the check's `fail_at`: retraining moves
+    the threshold without editing settings."""
+    threshold = min(max(threshold, 1e-3), 1 - 1e-3)
+    if probability < threshold:
+        return fail_at * probability / threshold
+    return fail_at + (1.0 - fail_at) * (probability - threshold) / (1.0 - threshold)
+
+
 def risk_of(findings: Iterable[Finding]) -> float:
     """The highest probability that any rule is broken (0 when nothing was found)."""
     return round(max((finding.score for finding in findings), default=0.0), 4)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from moderation.checks.duplicate import INDEX_RESOURCE
 from moderation.duplicates import PhotoHashIndex
 from moderation.pipeline import ModerationPipeline
+from moderation.schemas import ModelRef
 from moderation.settings import Settings
 from moderation.storage.db import make_engine, make_session_factory, migrate
 from moderation.storage.images import ImageStore
@@ -29,9 +31,15 @@ class Runtime:
     sessions: sessionmaker[Session]
     images: ImageStore
     repository: SubmissionRepository
-    pipeline: ModerationPipeline
+    photo_index: PhotoHashIndex
     scoring: ScoringService
     review: ReviewServices
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def pipeline(self) -> ModerationPipeline:
+        """The pipeline serving new requests (a request keeps the one it started with)."""
+        return self.scoring.pipeline
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -43,8 +51,7 @@ class Runtime:
         # Hashes of every stored photo, for the duplicate check; new rows are read per request.
         photo_index = PhotoHashIndex(PhotoHashStore(sessions))
         loaded = photo_index.sync()
-        pipeline = ModerationPipeline.from_settings(settings,
-                                                    resources={INDEX_RESOURCE: photo_index})
+        pipeline = build_pipeline(settings, photo_index)
         log.info("photo index: %d stored photos", loaded)
         log.info("ready: %d checks (%s), database %s", len(pipeline.checks),
                  ", ".join(check.name for check in pipeline.checks), engine.dialect.name)
@@ -53,9 +60,32 @@ class Runtime:
         repository = SubmissionRepository(sessions, images)
         scoring = ScoringService(settings, pipeline, repository)
         scoring.start_recovery()
-        return cls(settings, engine, sessions, images, repository, pipeline, scoring,
+        return cls(settings, engine, sessions, images, repository, photo_index, scoring,
                    ReviewServices.build(settings.review, sessions))
+
+    def reload(self) -> tuple[list[ModelRef], list[ModelRef]]:
+        """Load the promoted model versions into a new pipeline, then swap it in.
+
+        The new pipeline is built completely before the swap (one reference assignment), so
+        requests in flight finish with the pipeline they started with and new requests get
+        the new one; if building fails, the old pipeline keeps serving. Returns the model
+        versions (before, after)."""
+        with self._reload_lock:
+            before = self.pipeline
+            after = build_pipeline(self.settings, self.photo_index)
+            self.scoring.pipeline = after
+        log.info("reloaded models: %s", ", ".join(f"{m.name} {m.version}"
+                                                  for m in models_of(after)))
+        return models_of(before), models_of(after)
 
     def close(self) -> None:
         self.scoring.close()
         self.engine.dispose()
+
+
+def build_pipeline(settings: Settings, photo_index: PhotoHashIndex) -> ModerationPipeline:
+    return ModerationPipeline.from_settings(settings, resources={INDEX_RESOURCE: photo_index})
+
+
+def models_of(pipeline: ModerationPipeline) -> list[ModelRef]:
+    return [check.model for check in pipeline.checks]

@@ -19,6 +19,7 @@ from models.collage import CollageScorer, Seam, panel_boxes
 from models.registry import ModelRegistry
 from moderation.checks.base import GALLERY_ONLY, Check, CheckContext, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
+from moderation.policy import on_scale
 from moderation.schemas import Evidence, ModelRef
 from moderation.settings import CheckSettings
 
@@ -54,6 +55,8 @@ class CollageCheck(Check):
             raise RuntimeError(f"no promoted '{self.options.model}' model in the model registry; "
                                "train one with `python -m training.train_collage`")
         self._ref = promoted.ref
+        # Versions trained from staff labels carry a threshold chosen on validation data.
+        self._threshold: float | None = promoted.thresholds.get("score")
         self._scorer: CollageScorer = context.shared(
             f"model:{promoted.name}:{promoted.version}",
             lambda: CollageScorer(promoted, self.options.band_score, self.options.threads))
@@ -70,6 +73,8 @@ class CollageCheck(Check):
         if photo.image is None:
             return Observation(photo.target, 0.0, f"{photo.target} did not decode; not checked")
         score, probability, seams = self._scorer.score(photo.image)
+        if self._threshold is not None:
+            score = on_scale(score, self._threshold, self.settings.fail_at)
         values: dict[str, Any] = {"model_probability": round(probability, 4)}
         height, width = photo.image.shape[:2]
         labels = self._labels(photo)

@@ -25,6 +25,7 @@ from models.ocr import TextRegion, ocr_engine, read_text
 from models.watermark import DetectorOptions, MarkBox, MarkMap, watermark_detector
 from moderation.checks.base import GALLERY_ONLY, Check, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
+from moderation.policy import on_scale
 from moderation.schemas import Box, Evidence, ModelRef
 
 _URL = re.compile(r"(www\s?\.|https?:|\.\s?(com|net|org|clinic|md|co\.uk|us|ca|io)\b)",
@@ -155,11 +156,7 @@ class WatermarkCheck(Check):
 
     def calibrated(self, probability: float) -> float:
         """The model's probability mapped so that its threshold becomes this check's fail_at."""
-        threshold = min(max(self.detector.threshold, 1e-3), 1 - 1e-3)
-        fail_at = self.settings.fail_at
-        if probability < threshold:
-            return fail_at * probability / threshold
-        return fail_at + (1.0 - fail_at) * (probability - threshold) / (1.0 - threshold)
+        return on_scale(probability, self.detector.threshold, self.settings.fail_at)
 
     # ------------------------------------------------------------ evidence
 

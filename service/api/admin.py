@@ -1,18 +1,20 @@
-"""Admins manage staff accounts and the API keys for POST /v1/score."""
+"""Admins manage staff accounts, the API keys for POST /v1/score, and the served models."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from moderation.review.schemas import Role
-from moderation.schemas import ProblemDetail
+from moderation.schemas import ModelRef, ProblemDetail
 from service.auth.accounts import ApiKeyInfo, StaffUser
 from service.auth.deps import ApiSession, require_role
 from service.deps import RuntimeDep
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["admin"])
 _ERRORS = {code: {"model": ProblemDetail} for code in (401, 403, 404, 409, 422)}
 
@@ -107,3 +109,27 @@ def create_key(body: NewKey, runtime: RuntimeDep, session: ApiSession) -> Create
 def revoke_key(key_id: int, runtime: RuntimeDep, session: ApiSession) -> KeyOut:
     require_role(session, Role.ADMIN)
     return KeyOut.of(runtime.review.api_keys.revoke(session.user.actor, key_id))
+
+
+class ReloadResult(BaseModel):
+    previous: list[ModelRef] = Field(description="model versions served before the reload")
+    models: list[ModelRef] = Field(description="model versions served from now on")
+
+
+@router.post("/admin/reload", response_model=ReloadResult, responses=_ERRORS,
+             summary="Load the promoted model versions without a restart",
+             description="Builds a new pipeline with the promoted versions, then swaps it in: "
+                         "requests in flight finish on the old one. If loading fails, the old "
+                         "one keeps serving and the answer is 409.")
+def reload_models(runtime: RuntimeDep, session: ApiSession) -> ReloadResult:
+    require_role(session, Role.ADMIN)
+    try:
+        previous, models = runtime.reload()
+    except Exception as exc:  # noqa: BLE001 - any load failure leaves the old models serving
+        log.error("model reload failed (%s); the previous models keep serving",
+                  type(exc).__name__)
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the promoted models could not be loaded ({type(exc).__name__}: "
+                            f"{exc}); the previous models keep serving") from None
+    log.info("models reloaded by %s", session.user.username)
+    return ReloadResult(previous=previous, models=models)

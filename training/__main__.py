@@ -1,0 +1,5 @@
+"""`python -m training ...`: the training CLI (training/cli.py)."""
+
+from training.cli import main
+
+main()

@@ -1,0 +1,313 @@
+"""One learner per learned model: what the training CLI needs to know about it.
+
+A learner turns a dataset's photos into tensors, builds (or loads) the network, gives the loss
+on a batch, exports the weight files the service loads, and scores photos through the
+service's own inference code (`scores_of`), so a candidate and the promoted version are
+measured exactly as they would serve. Adding a learner is one class and one line in `LEARNERS`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import nn
+
+from datasets.staff_dataset import LabelledItem, StaffDataset
+from models.registry import ModelVersion
+
+WORKING_MAX_SIDE = 1600  # px: the long side the service's checks see (intake.working_max_side)
+
+
+def load_rgb(path: Path, max_side: int = WORKING_MAX_SIDE) -> np.ndarray:
+    """A stored photo as the checks see it: upright, RGB, long side at most `max_side`."""
+    with Image.open(path) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    if max(upright.size) > max_side:
+        upright.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return np.asarray(upright)
+
+
+class Learner(ABC):
+    name: ClassVar[str]  # the learner's name in configs and on the command line
+    model_name: ClassVar[str]  # the model's name in the registry
+    check: ClassVar[str]  # the check whose staff labels train it
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    def items(self, dataset: StaffDataset, split: str) -> list[LabelledItem]:
+        return dataset.split(self.check, split)
+
+    @abstractmethod
+    def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
+        """Everything a batch needs, one row per item (always with "label")."""
+
+    @abstractmethod
+    def network(self, init: ModelVersion | Path | None) -> nn.Module:
+        """A new network, with the weights of `init` (a registered version or a file)."""
+
+    @abstractmethod
+    def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
+             rng: np.random.Generator) -> torch.Tensor: ...
+
+    @abstractmethod
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The network's logit that the rule is broken, one per row (training curves only)."""
+
+    def probabilities(self, network: nn.Module, inputs: dict[str, torch.Tensor],
+                      batch_size: int = 32) -> np.ndarray:
+        device = next(network.parameters()).device
+        network.eval()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(inputs["label"]), batch_size):
+                batch = {k: v[start:start + batch_size].to(device) for k, v in inputs.items()}
+                chunks.append(torch.sigmoid(self.logits(network, batch)).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64)
+
+    @abstractmethod
+    def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
+        """Write the files the service loads; returns {file name: path}."""
+
+    @abstractmethod
+    def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
+        """The served inference of `version`: (photo as the checks see it, item) -> P(broken)."""
+
+    def scores_of(self, version: ModelVersion, dataset: StaffDataset,
+                  items: list[LabelledItem], progress: Callable[[], None] | None = None) -> np.ndarray:
+        score = self.scorer(version)
+        scores = []
+        for item in items:
+            scores.append(score(load_rgb(dataset.path(item)), item))
+            if progress:
+                progress()
+        return np.array(scores, dtype=np.float64)
+
+
+def _bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, labels.float())
+
+
+def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+
+
+# ---------------------------------------------------------------- collage
+
+
+class CollageLearner(Learner):
+    """`models.collage.CollageNet` on 160 x 160 copies; served through `CollageScorer`
+    (the network with the seam analysis, as the `collage` check scores)."""
+
+    name = "collage"
+    model_name = "collage"
+    check = "collage"
+    WEIGHTS = "collage.pt"
+    COMBINER = "combiner.json"
+
+    def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
+        from models.collage import preprocess
+
+        return {"x": _stack([preprocess(load_rgb(dataset.path(i))) for i in items]),
+                "label": torch.tensor([i.label for i in items])}
+
+    def network(self, init: ModelVersion | Path | None) -> nn.Module:
+        from models.collage import CollageNet
+
+        self._started_from = init if isinstance(init, ModelVersion) else None
+        network = CollageNet()
+        if init is not None:
+            path = init.path(self.WEIGHTS) if isinstance(init, ModelVersion) else init
+            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return network
+
+    def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
+             rng: np.random.Generator) -> torch.Tensor:
+        x = batch["x"]
+        if rng.random() < 0.5:  # a mirrored collage is still a collage
+            x = torch.flip(x, dims=[3])
+        return _bce(self.logits(network, {"x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return network(batch["x"])
+
+    def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
+        path = directory / self.WEIGHTS
+        torch.save({k: v.detach().cpu() for k, v in network.state_dict().items()}, path)
+        files = {self.WEIGHTS: path}
+        started_from = getattr(self, "_started_from", None)
+        if started_from is not None and self.COMBINER in started_from.files:
+            # Fine-tuning keeps the logit scale, so the seam combiner fitted for the version it
+            # started from still applies (refit it with training/calibrate_collage.py).
+            files[self.COMBINER] = directory / self.COMBINER
+            files[self.COMBINER].write_bytes(started_from.path(self.COMBINER).read_bytes())
+        return files
+
+    def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
+        from models.collage import CollageScorer
+
+        scorer = CollageScorer(version)
+        return lambda image, _item: scorer.score(image)[0]
+
+
+# ---------------------------------------------------------------- watermark
+
+
+class WatermarkLearner(Learner):
+    """`models.watermark.MarkNet` with image-level labels: the hottest cell's logit against
+    the staff label (a mark somewhere in the photo, or none). Served as ONNX."""
+
+    name = "watermark"
+    model_name = "watermark"
+    check = "watermark"
+
+    @property
+    def long_side(self) -> int:
+        return int(self.options.get("long_side", 448))
+
+    def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
+        from models.watermark import to_input
+
+        side = self.long_side
+        images = []
+        for item in items:
+            batch, _, _ = to_input(load_rgb(dataset.path(item)), side)
+            canvas = np.zeros((3, side, side), np.float32)  # one square canvas batches any shape
+            crop = batch[0, :, :side, :side]
+            canvas[:, : crop.shape[1], : crop.shape[2]] = crop
+            images.append(canvas)
+        return {"x": _stack(images), "label": torch.tensor([i.label for i in items])}
+
+    def network(self, init: ModelVersion | Path | None) -> nn.Module:
+        from models.watermark import TORCHSCRIPT_FILE, MarkNet
+
+        network = MarkNet(float(self.options.get("width", 0.5)))
+        if init is not None:
+            path = init.path(TORCHSCRIPT_FILE) if isinstance(init, ModelVersion) else init
+            network.load_state_dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        return network
+
+    def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
+             rng: np.random.Generator) -> torch.Tensor:
+        x = batch["x"]
+        if rng.random() < 0.5:
+            x = torch.flip(x, dims=[3])
+        return _bce(self.logits(network, {"x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return network(batch["x"]).flatten(1).amax(dim=1)  # the hottest cell
+
+    def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
+        from models.watermark import ONNX_FILE, TORCHSCRIPT_FILE
+        from training.train_watermark import export
+
+        export(network.cpu().eval(), directory, self.long_side)
+        return {ONNX_FILE: directory / ONNX_FILE, TORCHSCRIPT_FILE: directory / TORCHSCRIPT_FILE}
+
+    def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
+        from models.watermark import DetectorOptions, WatermarkDetector
+
+        detector = WatermarkDetector(version, DetectorOptions(input_long_side=self.long_side))
+        return lambda image, _item: detector.predict(image).score
+
+
+# ---------------------------------------------------------------- procedure (regions)
+
+
+class ProcedureLearner(Learner):
+    """The region classifier behind `procedure_match`, from its staff labels: a photo that
+    matches its procedure shows at least one of the procedure's regions, one that does not
+    shows none. Loss: the most likely procedure region (max over their logits) against
+    "matches". Score: 1 - that region's probability, served as ONNX."""
+
+    name = "procedure"
+    model_name = "region-classifier"
+    check = "procedure_match"
+    WEIGHTS = "model.pt"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        from moderation.taxonomy import default_taxonomy
+
+        self.regions = list(default_taxonomy().regions)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.options.get("image_size", 128))
+
+    def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
+        from models.region_classifier import preprocess
+
+        masks = np.zeros((len(items), len(self.regions)), bool)
+        for row, item in enumerate(items):
+            for region in item.regions:
+                masks[row, self.regions.index(region)] = True
+        return {"x": _stack([preprocess(load_rgb(dataset.path(i)), self.image_size)[0]
+                             for i in items]),
+                "mask": torch.from_numpy(masks), "label": torch.tensor([i.label for i in items])}
+
+    def network(self, init: ModelVersion | Path | None) -> nn.Module:
+        from models.region_classifier import RegionProcedureNet
+
+        network = RegionProcedureNet(len(self.regions), 1,
+                                     arch=self.options.get("arch", "mobilenet_v3_small"))
+        if isinstance(init, ModelVersion) and self.WEIGHTS not in init.files:
+            raise ValueError(f"{init.name} {init.version} has no PyTorch weights ({self.WEIGHTS})"
+                             " to start from; set init = \"scratch\" in the config")
+        if init is not None:
+            path = init.path(self.WEIGHTS) if isinstance(init, ModelVersion) else init
+            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return network
+
+    def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
+             rng: np.random.Generator) -> torch.Tensor:
+        x = batch["x"]
+        if rng.random() < 0.5:
+            x = torch.flip(x, dims=[3])
+        return _bce(self.logits(network, {**batch, "x": x}), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        region_logits, _ = network(batch["x"])
+        shown = region_logits.masked_fill(~batch["mask"], -math.inf).amax(dim=1)
+        return -shown  # broken: none of the procedure's regions is shown
+
+    def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
+        from models.region_classifier import LABELS_FILE, ONNX_FILE, export_onnx
+
+        network = network.cpu().eval()
+        export_onnx(network, directory / ONNX_FILE, self.image_size)
+        torch.save(network.state_dict(), directory / self.WEIGHTS)
+        (directory / LABELS_FILE).write_text(json.dumps(
+            {"regions": self.regions, "procedures": [], "image_size": self.image_size,
+             "arch": self.options.get("arch", "mobilenet_v3_small")}, indent=2) + "\n")
+        return {name: directory / name for name in (ONNX_FILE, LABELS_FILE, self.WEIGHTS)}
+
+    def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
+        from models.region_classifier import RegionClassifier
+
+        classifier = RegionClassifier(version)
+
+        def score(image: np.ndarray, item: LabelledItem) -> float:
+            regions = classifier.predict(image).regions
+            return 1.0 - max((regions.get(r, 0.0) for r in item.regions), default=0.0)
+        return score
+
+
+LEARNERS: dict[str, type[Learner]] = {
+    learner.name: learner for learner in (CollageLearner, WatermarkLearner, ProcedureLearner)
+}
+
+
+def learner_for(name: str, options: dict[str, Any]) -> Learner:
+    if name not in LEARNERS:
+        raise KeyError(f"no learner '{name}'; choose from {', '.join(LEARNERS)}")
+    return LEARNERS[name](options)
