@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from models.registry import ModelVersion
+from moderation import imaging
 
 INPUT_SIDE = 160
 ANALYSIS_SIDE = 480
@@ -66,7 +66,7 @@ def preprocess(image: np.ndarray) -> np.ndarray:
 
 
 def shrink(image: np.ndarray) -> np.ndarray:
-    return cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+    return imaging.shrink(image, (INPUT_SIDE, INPUT_SIDE))
 
 
 def features(small: np.ndarray) -> np.ndarray:
@@ -142,9 +142,8 @@ def find_seams(image: np.ndarray) -> list[Seam]:
     """Full-length (or half-length) straight seams of a composite, strongest first."""
     height, width = image.shape[:2]
     factor = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = image if factor == 1.0 else cv2.resize(
-        image, (max(8, round(width * factor)), max(8, round(height * factor))),
-        interpolation=cv2.INTER_AREA)
+    small = image if factor == 1.0 else imaging.shrink(
+        image, (max(8, round(width * factor)), max(8, round(height * factor))))
     small = small.astype(np.float32)
     seams = []
     for orientation, array in (("vertical", small), ("horizontal", small.transpose(1, 0, 2))):

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from moderation.imaging import shrink
+
 REGISTER_SIDE = 400
 ASSUMED_FOV_DEGREES = 45.0
 
@@ -83,8 +85,8 @@ def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15) -> Ge
 def _grey(image: np.ndarray) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
     factor = min(1.0, REGISTER_SIDE / max(height, width))
-    small = image if factor == 1.0 else cv2.resize(
-        image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
+    small = image if factor == 1.0 else shrink(
+        image, (round(width * factor), round(height * factor)))
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     # Equalised, so that an exposure change does not starve the detector of corners.
     return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(grey), factor
@@ -131,8 +133,7 @@ def _small(image: np.ndarray, side: int = 256) -> np.ndarray:
     factor = min(1.0, side / max(height, width))
     if factor == 1.0:
         return image
-    return cv2.resize(image, (round(width * factor), round(height * factor)),
-                      interpolation=cv2.INTER_AREA)
+    return shrink(image, (round(width * factor), round(height * factor)))
 
 
 def _lab(image: np.ndarray) -> np.ndarray:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-import cv2
 import numpy as np
 import torch
 
 from models.mtcnn import Mtcnn, RawFace
+from moderation.imaging import shrink, shrink_to_side
 
 if TYPE_CHECKING:
     from moderation.checks.base import CheckContext
@@ -134,8 +134,7 @@ class FaceDetector:
         height, width = rgb.shape[:2]
         side = int(max(height, width) * canvas_factor)
         factor = self.config.detect_side / side
-        inner = cv2.resize(rgb, (max(1, round(width * factor)), max(1, round(height * factor))),
-                           interpolation=cv2.INTER_AREA)
+        inner = shrink(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
         canvas = np.full((self.config.detect_side, self.config.detect_side, 3), 127, np.uint8)
         top = (canvas.shape[0] - inner.shape[0]) // 2
         left = (canvas.shape[1] - inner.shape[1]) // 2
@@ -181,12 +180,7 @@ def _from_raw(raw: RawFace) -> Face:
 
 
 def _fit(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    height, width = rgb.shape[:2]
-    factor = min(1.0, side / max(height, width))
-    if factor == 1.0:
-        return rgb, 1.0
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), factor
+    return shrink_to_side(rgb, side)
 
 
 def _inside(face: Face, width: int, height: int, slack: float = 0.05) -> bool:

@@ -130,16 +130,12 @@ class RawFace:
 def _onnx_runner(net: nn.Module, example: torch.Tensor, dynamic: dict[int, str],
                  threads: int) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
     """`net` exported to ONNX in memory and run by ONNX Runtime, torch tensors in and out."""
-    import onnxruntime
+    from models.onnx_runtime import cpu_session
 
     buffer = io.BytesIO()
     torch.onnx.export(net, (example,), buffer, input_names=["x"],
                       dynamic_axes={"x": dynamic}, dynamo=False)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
-                                           providers=["CPUExecutionProvider"])
+    session = cpu_session(buffer.getvalue(), threads)
 
     def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if x.shape[0] == 0:

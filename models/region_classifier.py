@@ -15,12 +15,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from models.registry import ModelRegistry, ModelVersion
+from moderation.imaging import shrink
 
 MODEL_NAME = "region-classifier"
 ONNX_FILE = "model.onnx"
@@ -67,7 +67,7 @@ class RegionProcedureNet(nn.Module):
 def preprocess(rgb: np.ndarray, size: int) -> np.ndarray:
     """(1, 3, size, size) float32: the whole photo squashed to a square, ImageNet-normalised
     (training does the same, so a close-up's aspect ratio is part of what it learns)."""
-    resized = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    resized = shrink(rgb, (size, size)).astype(np.float32) / 255
     normalised = (resized - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
     return normalised.transpose(2, 0, 1)[None]
 
@@ -82,7 +82,7 @@ class RegionClassifier:
     """An exported classifier, run with ONNX Runtime on CPU."""
 
     def __init__(self, model: ModelVersion, threads: int = 1) -> None:
-        import onnxruntime
+        from models.onnx_runtime import cpu_session
 
         model.verify()
         labels = json.loads(model.path(LABELS_FILE).read_text())
@@ -90,11 +90,7 @@ class RegionClassifier:
         self.regions: list[str] = labels["regions"]
         self.procedures: list[str] = labels["procedures"]
         self.image_size: int = labels["image_size"]
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(model.path(ONNX_FILE)), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model.path(ONNX_FILE), threads)
 
     def predict(self, rgb: np.ndarray) -> ClassifierOutput:
         region_logits, procedure_logits = self._session.run(
