@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from models.registry import ModelRegistry, ModelVersion
-from moderation.imaging import shrink
 from moderation.schemas import ModelRef
 
 if TYPE_CHECKING:
@@ -72,7 +71,8 @@ def to_input(image: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, 
     height, width = image.shape[:2]
     factor = long_side / max(height, width)
     size = (max(32, round(width * factor)), max(32, round(height * factor)))
-    small = shrink(image, size)
+    # The area filter the model was trained with (not imaging.shrink: its scores would move).
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     pad_h, pad_w = (-size[1]) % 32, (-size[0]) % 32
     if pad_h or pad_w:
         small = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
