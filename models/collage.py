@@ -180,11 +180,13 @@ def _scan(array: np.ndarray) -> list[tuple[str, int, int, float, float]]:
     if rows < 16 or columns < 16:
         return []
     margin = max(2, int(columns * _MARGIN))
-    step = np.abs(array[:, 2:] - array[:, :-2]).sum(axis=2)  # step[:, i] is centred on i + 1
+    # Channels added one by one: numpy's reduction over a last axis of 3 is ~6x slower.
+    difference = np.abs(array[:, 2:] - array[:, :-2])
+    step = difference[..., 0] + difference[..., 1] + difference[..., 2]  # centred on i + 1
     padded = np.pad(step, ((0, 0), (3, 3)), mode="edge")
     beside = np.maximum(padded[:, :-6], padded[:, 6:])
     shows = ((step > _MIN_STEP) & (step > 1.8 * beside)).astype(np.float32)
-    grey = array.mean(axis=2)
+    grey = (array[..., 0] + array[..., 1] + array[..., 2]) / 3
     found: list[tuple[str, int, int, float, float]] = []
     for lo, hi in ((0, rows), (0, rows // 2), (rows // 2, rows)):
         spread = grey[lo:hi].std(axis=0)
