@@ -44,11 +44,13 @@ class Photometry:
     lost_detail_difference_percent: float
 
 
-def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15) -> Geometry:
-    """How the after photo's framing maps onto the before photo's."""
+def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15,
+             features: int = 2000) -> Geometry:
+    """How the after photo's framing maps onto the before photo's, from up to `features`
+    ORB features per photo (matching them all against all costs features squared)."""
     a, factor_a = _grey(before)
     b, factor_b = _grey(after)
-    orb = cv2.ORB_create(nfeatures=2000, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    orb = cv2.ORB_create(nfeatures=features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
     keys_a, desc_a = orb.detectAndCompute(a, None)
     keys_b, desc_b = orb.detectAndCompute(b, None)
     if desc_a is None or desc_b is None or len(keys_a) < min_inliers or len(keys_b) < min_inliers:

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from moderation.imaging import shrink
 from moderation.schemas import ModelRef
 
 if TYPE_CHECKING:
@@ -144,7 +143,9 @@ class OcrEngine:
         factor = self.options.det_max_side / max(height, width)
         det_w = max(32, int(round(width * factor / 32)) * 32)
         det_h = max(32, int(round(height * factor / 32)) * 32)
-        small = shrink(image, (det_w, det_h))
+        # The area filter keeps 1-px strokes that a faster bilinear shrink drops (measured:
+        # one more missed tiled mark and one more false PHI flag in bench/watermark_bench.py).
+        small = cv2.resize(image, (det_w, det_h), interpolation=cv2.INTER_AREA)
         batch = (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         probability = self._detector.run(None, {self._detector_input: batch})[0]
         quads, scores = self._postprocess(probability, (height, width))
