@@ -114,7 +114,7 @@ def process_cpu_s(pid: int) -> float:
 
 
 def load_average() -> str:
-    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -171,8 +171,8 @@ def main() -> None:
     table.add_row("server CPU per submission, all threads (ms)", f"{server_cpu_ms:.0f}", "")
     table.add_row("benchmark client CPU per submission sent (ms; same 2 cores)",
                   f"{client_cpu_ms:.0f}", "")
-    table.add_row("load average 1 / 5 / 15 min, at start / at end",
-                  f"{load_at_start} / {load_average()}", f"{os.cpu_count()} cores")
+    table.add_row("machine load average (1, 5, 15 min): at start -> at end",
+                  f"{load_at_start} -> {load_average()}", f"{os.cpu_count()} cores")
     console.print(table)
     checks = Table(title="time per stage inside the service (ms per submission, median)")
     checks.add_column("stage")
