@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -62,15 +63,17 @@ def twelve_megapixel_jpeg(base: np.ndarray, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def full_decode_ms(photos: list[bytes], repeats: int = 5) -> list[float]:
-    """Pillow decoding each photo of one submission at full size, per submission."""
-    times = []
+def full_decode_ms(photos: list[bytes], repeats: int = 5) -> tuple[list[float], list[float]]:
+    """Pillow decoding each photo of one submission at full size, per submission: wall and
+    CPU milliseconds (one thread)."""
+    times, cpu_times = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for data in photos:
             Image.open(io.BytesIO(data)).load()
         times.append((time.perf_counter() - started) * 1000)
-    return times
+        cpu_times.append((time.process_time() - cpu_started) * 1000)
+    return times, cpu_times
 
 
 def submission(number: int) -> str:
@@ -106,6 +109,16 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="sequential requests timed")
@@ -114,6 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
 
+    load_at_start = load_average()
     console.print("making 4 twelve-megapixel JPEGs from real photos ...")
     photos = [twelve_megapixel_jpeg(base, seed) for seed, base in enumerate(real_base_photos())]
     sizes = [len(p) / 1e6 for p in photos]
@@ -126,13 +140,17 @@ def main() -> None:
             latencies, per_check = [], defaultdict(list)
             with httpx.Client(timeout=120) as client:
                 post(client, server.base, photos, -1)  # warm-up
+                server_cpu_started = process_cpu_s(server.pid)
                 for number in range(args.requests):
                     elapsed, body = post(client, server.base, photos, number)
                     latencies.append(elapsed)
                     for name, ms in body["timings_ms"].items():
                         per_check[name].append(ms)
-            decode = full_decode_ms(photos)
-            throughput = run_throughput(server.base, photos, args.clients, args.seconds)
+            server_cpu_ms = (process_cpu_s(server.pid) - server_cpu_started) * 1000 / args.requests
+            decode, decode_cpu = full_decode_ms(photos)
+            client_cpu_started = process_cpu_s(os.getpid())
+            throughput, posted = run_throughput(server.base, photos, args.clients, args.seconds)
+            client_cpu_ms = (process_cpu_s(os.getpid()) - client_cpu_started) * 1000 / max(posted, 1)
             rss = peak_rss_mb(server.pid)
         finally:
             server.stop()
@@ -152,6 +170,18 @@ def main() -> None:
                   f"{throughput:.2f}", "≥ 3")
     table.add_row("peak RSS of the server (MB)", f"{rss:.0f}", "≤ 2048")
     table.add_row("cold start to ready (s)", f"{cold_start_s:.1f}", "≤ 15")
+    table.add_row("server CPU per submission, all threads (ms)", f"{server_cpu_ms:.0f}", "")
+    median_decode_cpu = statistics.median(decode_cpu)
+    table.add_row("baseline: Pillow full decode of the 4 photos, CPU (ms)",
+                  f"{median_decode_cpu:.0f}", "")
+    table.add_row("server CPU / full-decode CPU (the ratio without waiting for a busy CPU)",
+                  f"{server_cpu_ms / median_decode_cpu:.2f}", "")
+    table.add_row("capacity on 2 idle cores: 2 x 1000 / server CPU ms (submissions/s)",
+                  f"{2000 / server_cpu_ms:.2f}", "≥ 3")
+    table.add_row("benchmark client CPU per submission sent (ms; same 2 cores)",
+                  f"{client_cpu_ms:.0f}", "")
+    table.add_row("machine load average (1, 5, 15 min): at start -> at end",
+                  f"{load_at_start} -> {load_average()}", f"{os.cpu_count()} cores")
     console.print(table)
     checks = Table(title="time per stage inside the service (ms per submission, median)")
     checks.add_column("stage")
@@ -161,7 +191,9 @@ def main() -> None:
     console.print(checks)
 
 
-def run_throughput(base: str, photos: list[bytes], clients: int, seconds: float) -> float:
+def run_throughput(base: str, photos: list[bytes], clients: int,
+                   seconds: float) -> tuple[float, int]:
+    """Submissions scored per second, and how many were posted."""
     done, lock = [0], threading.Lock()
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
@@ -180,7 +212,7 @@ def run_throughput(base: str, photos: list[bytes], clients: int, seconds: float)
         thread.start()
     for thread in threads:
         thread.join()
-    return done[0] / (time.monotonic() - started)
+    return done[0] / (time.monotonic() - started), done[0]
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import onnxruntime
 
 from models.mtcnn import nms
+from models.onnx_runtime import cpu_session
+from moderation.imaging import shrink
 
 if TYPE_CHECKING:
     from moderation.checks.base import CheckContext
@@ -101,8 +102,7 @@ class BodyPartDetector:
         height, width = rgb.shape[:2]
         side = max(height, width)
         factor = size / side
-        resized = cv2.resize(rgb, (max(1, round(width * factor)), max(1, round(height * factor))),
-                             interpolation=cv2.INTER_AREA)
+        resized = shrink(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
         square = np.zeros((size, size, 3), np.float32)  # padded right and below, as trained
         square[:resized.shape[0], :resized.shape[1]] = resized / 255.0
         output = self._session.run(None, {self._input: square.transpose(2, 0, 1)[None]})[0][0]
@@ -134,10 +134,7 @@ class BodyPartDetector:
 @lru_cache(maxsize=4)
 def _session(path: str, threads: int) -> onnxruntime.InferenceSession:
     """One ONNX Runtime session per process and model file (sessions are safe to share)."""
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
 def body_parts_of(photo: PreparedPhoto, detector: BodyPartDetector) -> list[BodyPart]:

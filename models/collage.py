@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from models.registry import ModelVersion
+from moderation import imaging
 
 INPUT_SIDE = 160
 ANALYSIS_SIDE = 480
@@ -66,6 +67,7 @@ def preprocess(image: np.ndarray) -> np.ndarray:
 
 
 def shrink(image: np.ndarray) -> np.ndarray:
+    # The area filter the model was trained with (not imaging.shrink: its scores would move).
     return cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
 
 
@@ -142,9 +144,8 @@ def find_seams(image: np.ndarray) -> list[Seam]:
     """Full-length (or half-length) straight seams of a composite, strongest first."""
     height, width = image.shape[:2]
     factor = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = image if factor == 1.0 else cv2.resize(
-        image, (max(8, round(width * factor)), max(8, round(height * factor))),
-        interpolation=cv2.INTER_AREA)
+    small = image if factor == 1.0 else imaging.shrink(
+        image, (max(8, round(width * factor)), max(8, round(height * factor))))
     small = small.astype(np.float32)
     seams = []
     for orientation, array in (("vertical", small), ("horizontal", small.transpose(1, 0, 2))):
@@ -179,11 +180,13 @@ def _scan(array: np.ndarray) -> list[tuple[str, int, int, float, float]]:
     if rows < 16 or columns < 16:
         return []
     margin = max(2, int(columns * _MARGIN))
-    step = np.abs(array[:, 2:] - array[:, :-2]).sum(axis=2)  # step[:, i] is centred on i + 1
+    # Channels added one by one: numpy's reduction over a last axis of 3 is ~6x slower.
+    difference = np.abs(array[:, 2:] - array[:, :-2])
+    step = difference[..., 0] + difference[..., 1] + difference[..., 2]  # centred on i + 1
     padded = np.pad(step, ((0, 0), (3, 3)), mode="edge")
     beside = np.maximum(padded[:, :-6], padded[:, 6:])
     shows = ((step > _MIN_STEP) & (step > 1.8 * beside)).astype(np.float32)
-    grey = array.mean(axis=2)
+    grey = (array[..., 0] + array[..., 1] + array[..., 2]) / 3
     found: list[tuple[str, int, int, float, float]] = []
     for lo, hi in ((0, rows), (0, rows // 2), (rows // 2, rows)):
         spread = grey[lo:hi].std(axis=0)

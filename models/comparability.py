@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from moderation.imaging import shrink
+
 REGISTER_SIDE = 400
 ASSUMED_FOV_DEGREES = 45.0
 
@@ -42,11 +44,13 @@ class Photometry:
     lost_detail_difference_percent: float
 
 
-def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15) -> Geometry:
-    """How the after photo's framing maps onto the before photo's."""
+def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15,
+             features: int = 2000) -> Geometry:
+    """How the after photo's framing maps onto the before photo's, from up to `features`
+    ORB features per photo (matching them all against all costs features squared)."""
     a, factor_a = _grey(before)
     b, factor_b = _grey(after)
-    orb = cv2.ORB_create(nfeatures=2000, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    orb = cv2.ORB_create(nfeatures=features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
     keys_a, desc_a = orb.detectAndCompute(a, None)
     keys_b, desc_b = orb.detectAndCompute(b, None)
     if desc_a is None or desc_b is None or len(keys_a) < min_inliers or len(keys_b) < min_inliers:
@@ -83,8 +87,8 @@ def register(before: np.ndarray, after: np.ndarray, min_inliers: int = 15) -> Ge
 def _grey(image: np.ndarray) -> tuple[np.ndarray, float]:
     height, width = image.shape[:2]
     factor = min(1.0, REGISTER_SIDE / max(height, width))
-    small = image if factor == 1.0 else cv2.resize(
-        image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA)
+    small = image if factor == 1.0 else shrink(
+        image, (round(width * factor), round(height * factor)))
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     # Equalised, so that an exposure change does not starve the detector of corners.
     return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(grey), factor
@@ -131,8 +135,7 @@ def _small(image: np.ndarray, side: int = 256) -> np.ndarray:
     factor = min(1.0, side / max(height, width))
     if factor == 1.0:
         return image
-    return cv2.resize(image, (round(width * factor), round(height * factor)),
-                      interpolation=cv2.INTER_AREA)
+    return shrink(image, (round(width * factor), round(height * factor)))
 
 
 def _lab(image: np.ndarray) -> np.ndarray:

@@ -130,16 +130,12 @@ class RawFace:
 def _onnx_runner(net: nn.Module, example: torch.Tensor, dynamic: dict[int, str],
                  threads: int) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
     """`net` exported to ONNX in memory and run by ONNX Runtime, torch tensors in and out."""
-    import onnxruntime
+    from models.onnx_runtime import cpu_session
 
     buffer = io.BytesIO()
     torch.onnx.export(net, (example,), buffer, input_names=["x"],
                       dynamic_axes={"x": dynamic}, dynamo=False)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
-                                           providers=["CPUExecutionProvider"])
+    session = cpu_session(buffer.getvalue(), threads)
 
     def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if x.shape[0] == 0:
@@ -171,10 +167,11 @@ class Mtcnn:
             raise ValueError(f"unknown MTCNN backend {backend}: onnxruntime or torch")
 
     @torch.inference_mode()
-    def detect(self, rgb: np.ndarray) -> list[RawFace]:
+    def detect(self, rgb: np.ndarray, min_face: int | None = None) -> list[RawFace]:
+        """Faces of at least `min_face` pixels (default: the detector's own minimum)."""
         image = np.ascontiguousarray(rgb, dtype=np.float32)
         height, width = image.shape[:2]
-        boxes = self._propose(image, height, width)
+        boxes = self._propose(image, height, width, max(min_face or self.min_face, 12))
         if len(boxes):
             boxes = self._refine(image, boxes, height, width)
         if not len(boxes):
@@ -189,8 +186,8 @@ class Mtcnn:
 
     # ------------------------------------------------------------ the three stages
 
-    def _scales(self, height: int, width: int) -> list[float]:
-        scale = 12.0 / self.min_face
+    def _scales(self, height: int, width: int, min_face: int) -> list[float]:
+        scale = 12.0 / min_face
         shortest = min(height, width) * scale
         scales = []
         while shortest >= 12:
@@ -199,9 +196,10 @@ class Mtcnn:
             shortest *= self.factor
         return scales
 
-    def _propose(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
+    def _propose(self, image: np.ndarray, height: int, width: int,
+                 min_face: int) -> torch.Tensor:
         found = []
-        for scale in self._scales(height, width):
+        for scale in self._scales(height, width, min_face):
             resized = cv2.resize(image, (int(width * scale + 1), int(height * scale + 1)),
                                  interpolation=cv2.INTER_AREA)
             regression, probs = self.pnet(_normalise(_nchw(resized)))

@@ -39,6 +39,8 @@ class ProcedureMatchOptions(BaseModel):
     face_min_score: float = Field(0.9, ge=0, le=1)
     face_zoom_out_canvases: tuple[float, ...] = Field(
         (1.8, 2.6), description="second looks at faceless photos (close-ups); () for none")
+    face_zoom_out_min_face: float = Field(
+        0.5, gt=0, le=2, description="smallest face a second look seeks, share of the photo's side")
     body_detector: Literal["nudenet", "none"] = "nudenet"
     body_input_size: int = Field(320, ge=64)
     classifier: str = Field(MODEL_NAME, description="registry name of the region classifier; "
@@ -73,7 +75,7 @@ class ProcedureMatchCheck(Check):
         self.faces = shared_face_detector(context, lambda: FaceDetector(FaceDetectorConfig(
             detect_side=options.face_detect_side, min_face_fraction=options.face_min_fraction,
             min_score=options.face_min_score, zoom_out_canvases=options.face_zoom_out_canvases,
-            threads=options.threads)))
+            zoom_out_min_face=options.face_zoom_out_min_face, threads=options.threads)))
         self.bodies: BodyPartDetector | None = None
         if options.body_detector == "nudenet":
             self.bodies = shared_body_part_detector(context, lambda: BodyPartDetector(

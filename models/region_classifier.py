@@ -67,6 +67,7 @@ class RegionProcedureNet(nn.Module):
 def preprocess(rgb: np.ndarray, size: int) -> np.ndarray:
     """(1, 3, size, size) float32: the whole photo squashed to a square, ImageNet-normalised
     (training does the same, so a close-up's aspect ratio is part of what it learns)."""
+    # The area filter it was trained with: its outputs move by up to 0.5 with another resize.
     resized = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     normalised = (resized - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
     return normalised.transpose(2, 0, 1)[None]
@@ -82,7 +83,7 @@ class RegionClassifier:
     """An exported classifier, run with ONNX Runtime on CPU."""
 
     def __init__(self, model: ModelVersion, threads: int = 1) -> None:
-        import onnxruntime
+        from models.onnx_runtime import cpu_session
 
         model.verify()
         labels = json.loads(model.path(LABELS_FILE).read_text())
@@ -90,11 +91,7 @@ class RegionClassifier:
         self.regions: list[str] = labels["regions"]
         self.procedures: list[str] = labels["procedures"]
         self.image_size: int = labels["image_size"]
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(model.path(ONNX_FILE)), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model.path(ONNX_FILE), threads)
 
     def predict(self, rgb: np.ndarray) -> ClassifierOutput:
         region_logits, procedure_logits = self._session.run(

@@ -71,6 +71,7 @@ def to_input(image: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, 
     height, width = image.shape[:2]
     factor = long_side / max(height, width)
     size = (max(32, round(width * factor)), max(32, round(height * factor)))
+    # The area filter the model was trained with (not imaging.shrink: its scores would move).
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     pad_h, pad_w = (-size[1]) % 32, (-size[0]) % 32
     if pad_h or pad_w:
@@ -117,7 +118,7 @@ class DetectorOptions(BaseModel):
 
     backend: str = Field("onnx", pattern="^(onnx|torchscript)$")
     input_long_side: int = Field(448, ge=128, le=1600)
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)
     version: str | None = Field(None, description="a registered version; default: the promoted one")
 
 
@@ -129,13 +130,9 @@ class WatermarkDetector:
         self.version = model
         model.verify()
         if self.options.backend == "onnx":
-            import onnxruntime
+            from models.onnx_runtime import cpu_session
 
-            session_options = onnxruntime.SessionOptions()
-            session_options.intra_op_num_threads = self.options.threads
-            session_options.inter_op_num_threads = 1
-            self._session = onnxruntime.InferenceSession(
-                str(model.path(ONNX_FILE)), session_options, providers=["CPUExecutionProvider"])
+            self._session = cpu_session(model.path(ONNX_FILE), self.options.threads)
             self._run = self._run_onnx
         else:
             self._module = torch.jit.load(str(model.path(TORCHSCRIPT_FILE)), map_location="cpu")

@@ -24,6 +24,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from moderation.imaging import shrink
 from moderation.intake import PreparedPhoto
 
 HASH_SIDE = 32
@@ -61,13 +62,14 @@ def fingerprint(image: np.ndarray) -> Fingerprint:
     """The fingerprint of an RGB (or grey) uint8 photo of any size."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     # One small copy serves every window: hashes only look at 32 x 32 of each.
-    working = cv2.resize(grey, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = shrink(grey, (256, 256))
+    working = small.astype(np.float32)
     codes = [_phash(working)]
     size = round(256 * WINDOW_SIZE)
     for oy, ox in WINDOW_OFFSETS:
         y, x = round(256 * oy), round(256 * ox)
         codes.append(_phash(working[y:y + size, x:x + size]))
-    thumb = cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
+    thumb = shrink(small, (THUMB_SIDE, THUMB_SIDE))
     return Fingerprint(np.array(codes, dtype=np.uint64), thumb)
 
 

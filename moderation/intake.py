@@ -66,6 +66,7 @@ class PreparedPhoto:
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
     _key_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _locks_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stored_digest: tuple[bytes, str] | None = field(default=None, repr=False)
 
     def derive(self, key: str, compute: Callable[[PreparedPhoto], T]) -> T:
         """`compute(self)` the first time `key` is asked for; the same result afterwards.
@@ -98,7 +99,13 @@ class PreparedPhoto:
 
     @property
     def stored_sha256(self) -> str | None:
-        return hashlib.sha256(self.stored_bytes).hexdigest() if self.stored_bytes else None
+        """Hashed once: storage, the photo index and the response all ask for it."""
+        if not self.stored_bytes:
+            return None
+        if self._stored_digest is None or self._stored_digest[0] is not self.stored_bytes:
+            self._stored_digest = (self.stored_bytes,
+                                   hashlib.sha256(self.stored_bytes).hexdigest())
+        return self._stored_digest[1]
 
 
 def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,

@@ -46,6 +46,9 @@ class ComparabilityOptions(BaseModel):
         0.8, ge=0, description="excess given to a pair whose framing cannot be matched at all")
     steepness: float = Field(2.77, gt=0, description="score = 1 - exp(-steepness * sum(excess^2))")
     use_faces: bool = True
+    register_features: int = Field(
+        2000, ge=50, description="ORB features per photo for registration (the cost grows with "
+        "their square)")
 
 
 class ComparabilityCheck(Check):
@@ -69,7 +72,7 @@ class ComparabilityCheck(Check):
         set_name = after.id.split("/")[0]
         if before.image is None or after.image is None:
             return Observation(after.target, 0.0, f"{set_name}: a photo did not decode; not compared")
-        geometry = register(before.image, after.image)
+        geometry = register(before.image, after.image, features=self.options.register_features)
         light = photometry(before.image, after.image)
         faces = self._face_poses(before, after)
         excesses = self._excesses(geometry, light, faces)

@@ -20,9 +20,10 @@ class ImageStore:
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / f"{sha256}{_EXTENSIONS[fmt]}"
 
-    def put(self, data: bytes, fmt: str) -> str:
-        """Store `data` (if not stored already) and return its sha256."""
-        sha256 = hashlib.sha256(data).hexdigest()
+    def put(self, data: bytes, fmt: str, sha256: str | None = None) -> str:
+        """Store `data` (if not stored already) and return its sha256 (computed here unless
+        the caller has it already)."""
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256, fmt)
         if path.exists():
             return sha256

@@ -104,7 +104,7 @@ class SubmissionRepository:
         caller gets the first one's receipt with `created=False`."""
         for photo in prepared.photos:
             if photo.stored_bytes is not None:
-                self.images.put(photo.stored_bytes, photo.format.value)
+                self.images.put(photo.stored_bytes, photo.format.value, photo.stored_sha256)
         for attempt in range(_SAVE_ATTEMPTS):
             try:
                 return self._insert_received(prepared)

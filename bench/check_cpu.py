@@ -1,0 +1,127 @@
+"""CPU time per stage of scoring one typical submission, in-process (no HTTP): where the
+service's CPU goes, measured as CPU seconds rather than wall time (the machine is shared).
+
+    .venv/bin/python bench/check_cpu.py [--repeats 5] [--profile out.prof]
+
+The submission is bench/score_latency.py's: 2 photo sets of 12-MP JPEGs and a 300-word note.
+Stages run one after another on one thread (each model runtime keeps its own threads, which
+`time.process_time` counts): intake (header, sha256, decode, stored copy), then each check.
+Work that checks share through `PreparedPhoto.derive` (OCR, faces, body parts, the region
+classifier ...) is charged to its own line, so each check's line is its own work only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from bench.score_latency import real_base_photos, submission, twelve_megapixel_jpeg  # noqa: E402
+from moderation import intake  # noqa: E402
+from moderation.pipeline import ModerationPipeline  # noqa: E402
+from moderation.settings import Settings  # noqa: E402
+
+
+class DerivedTimer:
+    """Charges the CPU time of each `PreparedPhoto.derive` computation to its key."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = defaultdict(float)
+        self._original = intake.PreparedPhoto.derive
+
+    def install(self) -> None:
+        original, cpu = self._original, self.cpu
+
+        def derive(photo, key, compute):  # type: ignore[no-untyped-def]
+            def timed(p):  # type: ignore[no-untyped-def]
+                started = time.process_time()
+                try:
+                    return compute(p)
+                finally:
+                    cpu["shared: " + key.split(":")[0]] += time.process_time() - started
+            return original(photo, key, timed)
+
+        intake.PreparedPhoto.derive = derive  # type: ignore[method-assign]
+
+
+def run_once(pipeline: ModerationPipeline, photos: list[bytes], number: int,
+             derived: DerivedTimer) -> dict[str, float]:
+    cpu: dict[str, float] = {}
+    derived.cpu.clear()
+    files = dict(zip(["b1", "a1", "b2", "a2"], photos, strict=True))
+    started = time.process_time()
+    parsed = pipeline.parse_submission(submission(number).encode())
+    photos_prepared = [intake.inspect_upload(pid, part, None, files[part], pipeline.settings.intake)
+                       for pid, part in parsed.photo_targets()]
+    cpu["intake: header + sha256"] = time.process_time() - started
+    started = time.process_time()
+    for photo in photos_prepared:
+        intake.decode_for_checks(photo, pipeline.settings.intake.working_max_side)
+    cpu["intake: decode"] = time.process_time() - started
+    started = time.process_time()
+    for photo in photos_prepared:
+        intake.make_stored_copy(photo)
+    cpu["intake: stored copy"] = time.process_time() - started
+    prepared = pipeline.restore(parsed, photos_prepared)
+    for check in pipeline.checks:
+        before_shared = sum(derived.cpu.values())
+        started = time.process_time()
+        check.run(prepared)
+        spent = time.process_time() - started
+        cpu[check.name] = spent - (sum(derived.cpu.values()) - before_shared)
+    cpu.update(derived.cpu)
+    return cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the timed runs here")
+    args = parser.parse_args()
+    console = Console()
+    photos = [twelve_megapixel_jpeg(base, seed) for seed, base in enumerate(real_base_photos())]
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir))
+        pipeline = ModerationPipeline.from_settings(settings)
+        derived = DerivedTimer()
+        derived.install()
+        run_once(pipeline, photos, -1, derived)  # warm-up: lazy loads, first-call allocations
+        profiler = cProfile.Profile() if args.profile else None
+        runs = []
+        for number in range(args.repeats):
+            if profiler:
+                profiler.enable()
+            runs.append(run_once(pipeline, photos, number, derived))
+            if profiler:
+                profiler.disable()
+        if profiler:
+            profiler.dump_stats(args.profile)
+    stages = sorted({name for run in runs for name in run},
+                    key=lambda name: -statistics.median(run.get(name, 0.0) for run in runs))
+    totals = [sum(run.values()) for run in runs]
+    table = Table(title=f"CPU ms per typical submission (4 x 12-MP JPEG + note), median of "
+                        f"{args.repeats}; load average {os.getloadavg()[0]:.1f} on "
+                        f"{os.cpu_count()} cores")
+    table.add_column("stage")
+    table.add_column("CPU ms", justify="right")
+    table.add_column("share", justify="right")
+    total = statistics.median(totals)
+    for name in stages:
+        ms = statistics.median(run.get(name, 0.0) for run in runs) * 1000
+        table.add_row(name, f"{ms:.1f}", f"{ms / (total * 1000):.0%}")
+    table.add_row("[bold]total", f"[bold]{total * 1000:.1f}", "")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
