@@ -1,17 +1,19 @@
 """Perceptual fingerprints of photos and the in-memory index that finds reused ones.
 
-A fingerprint is six 64-bit DCT hashes (pHash) — of the whole frame and of five windows of 90%
-of it (the four corners and the centre) — and a 96 x 96 grey thumbnail. The hashes survive
-re-encoding and resizing; the windows make them survive a crop of up to about 10% on each side,
-whichever photo was the cropped one (the query's frame is compared with the stored windows and
-the query's windows with the stored frame). A match by hash is a candidate only: it is
-confirmed by aligning the two thumbnails (normalised cross-correlation over crop hypotheses),
-which tells the same photo from a similar one (the same patient, pose and lighting months
-apart).
+A fingerprint is ten 64-bit DCT hashes (pHash) — of the whole frame and of nine windows of 90%
+of it (a 3 x 3 grid of offsets 0, 5% and 10%) — and a 96 x 96 grey thumbnail. The hashes
+survive re-encoding and resizing; the windows make them survive a crop of up to about 10% on
+each side, whichever photo was the cropped one (the query's frame is compared with the stored
+windows, and the query's windows with the stored frame). The grid's 5% step keeps every crop
+within 2.5% of a window, which repetitive textures (brick, gravel) need. A match by hash is a
+candidate only: it is confirmed by aligning the two thumbnails (normalised cross-correlation
+over crop hypotheses), which tells the same photo from a similar one (the same patient, pose
+and lighting months apart).
 
-The index keeps only the hashes in memory (48 bytes a photo) in two FAISS binary indexes and
-answers by brute-force Hamming search: about a millisecond per hash per million photos on one
-core. Thumbnails and the cases they belong to are read from the store for candidates only.
+The index keeps only the hashes in memory (80 bytes a photo) in two FAISS binary indexes and
+answers by brute-force Hamming search: about half a millisecond per query hash per million
+codes on one core. Thumbnails and the cases they belong to are read from the store for
+candidates only.
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ HASH_SIDE = 32
 HASH_KEEP = 8
 THUMB_SIDE = 96
 WINDOW_SIZE = 0.9
-WINDOW_OFFSETS = ((0.0, 0.0), (0.0, 0.1), (0.1, 0.0), (0.1, 0.1), (0.05, 0.05))  # (y, x)
+# (y, x) of each window. The first five are those of fingerprints stored before the 3 x 3 grid
+# (six codes a row); `stored_codes` fills the other four of such rows from their centre window.
+WINDOW_OFFSETS = ((0.0, 0.0), (0.0, 0.1), (0.1, 0.0), (0.1, 0.1), (0.05, 0.05),
+                  (0.0, 0.05), (0.05, 0.0), (0.05, 0.1), (0.1, 0.05))
 CODES_PER_PHOTO = 1 + len(WINDOW_OFFSETS)
+_FIRST_LAYOUT_CODES = 6
+_CENTRE_WINDOW = 4
+# The query's own windows searched against stored frames (a stored photo that is a crop of the
+# query): the corners and the centre. The edge midpoints there would cost 40% more search time.
+QUERY_WINDOWS = 5
 _MIN_CROP = 0.86  # crops down to 86% of a side are searched
 _PYRAMID_LEVELS = 3  # 96 -> 48 -> 24 pixels
 
@@ -53,8 +63,19 @@ class Fingerprint:
 
     @classmethod
     def from_bytes(cls, codes: bytes, thumb: bytes) -> Fingerprint:
-        return cls(np.frombuffer(codes, dtype="<u8").astype(np.uint64),
+        return cls(stored_codes(codes),
                    np.frombuffer(thumb, dtype=np.uint8).reshape(THUMB_SIDE, THUMB_SIDE))
+
+
+def stored_codes(codes: bytes) -> np.ndarray:
+    """CODES_PER_PHOTO uint64 codes from a stored row, of this layout or the first one."""
+    values = np.frombuffer(codes, dtype="<u8").astype(np.uint64)
+    if len(values) == _FIRST_LAYOUT_CODES:
+        missing = CODES_PER_PHOTO - _FIRST_LAYOUT_CODES
+        values = np.concatenate([values, np.repeat(values[1 + _CENTRE_WINDOW], missing)])
+    if len(values) != CODES_PER_PHOTO:
+        raise ValueError(f"a stored fingerprint has {len(values)} codes, not {CODES_PER_PHOTO}")
+    return values
 
 
 def fingerprint(image: np.ndarray) -> Fingerprint:
@@ -84,8 +105,13 @@ def hamming(a: np.ndarray | np.uint64, b: np.ndarray | np.uint64) -> np.ndarray:
 
 
 def code_distance(a: Fingerprint, b: Fingerprint) -> int:
-    """Smallest Hamming distance between one photo's frame and the other's frame or windows."""
-    return int(min(hamming(a.frame, b.codes).min(), hamming(a.codes, b.frame).min()))
+    """Smallest Hamming distance the index sees between query `a` and stored photo `b`: `a`'s
+    frame against `b`'s frame and windows, `a`'s searched windows against `b`'s frame."""
+    return int(min(hamming(a.frame, b.codes).min(), hamming(_query_codes(a), b.frame).min()))
+
+
+def _query_codes(print_: Fingerprint) -> np.ndarray:
+    return print_.codes[:1 + QUERY_WINDOWS]
 
 
 def similarity(a: Fingerprint, b: Fingerprint, directions: tuple[int, ...] = (0, 1)) -> float:
@@ -103,23 +129,25 @@ def similarity(a: Fingerprint, b: Fingerprint, directions: tuple[int, ...] = (0,
         levels.append(tuple(cv2.pyrDown(image) for image in levels[-1]))  # type: ignore[arg-type]
     top = levels[-1][0].shape[0]
     smallest = round(top * _MIN_CROP)
-    best = (-1.0, 0, top, top)
-    for direction in directions:
-        big, small = levels[-1][direction], levels[-1][1 - direction]
-        for w in range(smallest, top + 1):
-            for h in range(smallest, top + 1):
-                score = _match(big, small, w, h)
-                if score > best[0]:
-                    best = (score, direction, w, h)
-    score, direction, w, h = best
+    _, direction, w, h = max((_match(levels[-1][d], levels[-1][1 - d], w, h), d, w, h)
+                             for d in directions for w in range(smallest, top + 1)
+                             for h in range(smallest, top + 1))
     for level in reversed(levels[:-1]):
-        big, small = level[direction], level[1 - direction]
-        side = big.shape[0]
-        candidates = [(_match(big, small, cw, ch), cw, ch)
-                      for cw in range(2 * w - 1, 2 * w + 2) for ch in range(2 * h - 1, 2 * h + 2)
-                      if round(side * _MIN_CROP) - 1 <= cw <= side and round(side * _MIN_CROP) - 1 <= ch <= side]
-        score, w, h = max(candidates)
+        # A repetitive texture can put the right size two pixels away at half resolution.
+        reach = 1 if level is levels[0] else 2
+        score, direction, w, h = _refine(level, direction, w, h, reach)
     return score
+
+
+def _refine(level: tuple[np.ndarray, np.ndarray], direction: int, w: int, h: int, reach: int,
+            ) -> tuple[float, int, int, int]:
+    """The best crop size at twice the resolution within `reach` pixels of (2w, 2h)."""
+    big, small = level[direction], level[1 - direction]
+    side = big.shape[0]
+    lowest = round(side * _MIN_CROP) - 1
+    widths = {min(side, max(lowest, 2 * w + d)) for d in range(-reach, reach + 1)}
+    heights = {min(side, max(lowest, 2 * h + d)) for d in range(-reach, reach + 1)}
+    return max((_match(big, small, cw, ch), direction, cw, ch) for cw in widths for ch in heights)
 
 
 def _match(big: np.ndarray, small: np.ndarray, w: int, h: int) -> float:
@@ -221,8 +249,9 @@ class PhotoHashIndex:
             found_directions.append(np.full(len(rows), 1))
             # The query's frame and windows against stored frames: frame to frame says nothing
             # about the crop (-1); a query window means the stored photo may be one (0).
-            limits, distances, rows = self._frames.range_search(_as_bytes(print_.codes), radius)
-            query = np.repeat(np.arange(CODES_PER_PHOTO), np.diff(limits).astype(np.int64))
+            limits, distances, rows = self._frames.range_search(_as_bytes(_query_codes(print_)),
+                                                                radius)
+            query = np.repeat(np.arange(1 + QUERY_WINDOWS), np.diff(limits).astype(np.int64))
             found_rows.append(rows)
             found_distances.append(distances)
             found_directions.append(np.where(query == 0, -1, 0))
@@ -284,7 +313,7 @@ class DuplicateFinder:
 def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float,
             directions: tuple[int, ...] = (0, 1)) -> float | None:
     """The similarity of two photos if they are the same photo, else None."""
-    if _rough_correlation(a.thumb, b.thumb) < _ROUGH_MIN:
+    if _rough_correlation(a.thumb, b.thumb, directions) < _ROUGH_MIN:
         return None  # cheap rejection of hash collisions between unrelated photos
     score = similarity(a, b, directions)
     return score if score >= min_similarity else None
@@ -293,14 +322,35 @@ def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float,
 _ROUGH_MIN = 0.3
 
 
-def _rough_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Correlation of 8 x 8 block means, no alignment: a crop of ~10% keeps it high."""
-    small_a = cv2.resize(a, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    small_b = cv2.resize(b, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    small_a -= small_a.mean()
-    small_b -= small_b.mean()
-    norm = float(np.linalg.norm(small_a) * np.linalg.norm(small_b))
-    return float(small_a @ small_b) / norm if norm > 0 else 0.0
+def _rough_correlation(a: np.ndarray, b: np.ndarray, directions: tuple[int, ...]) -> float:
+    """Correlation of 8 x 8 block means, whole thumbnails or one against the other's windows.
+
+    No alignment beyond the windows: cheap, and a crop of ~10% keeps it high even on
+    repetitive textures, whose whole-frame block means shift with the crop."""
+    whole_a, whole_b = _block_means(a), _block_means(b)
+    pairs = [(whole_a, whole_b)]
+    if 0 in directions:  # b may be a crop of a
+        pairs += [(window, whole_b) for window in _window_block_means(a)]
+    if 1 in directions:
+        pairs += [(whole_a, window) for window in _window_block_means(b)]
+    return max(_correlation(x, y) for x, y in pairs)
+
+
+def _block_means(thumb: np.ndarray) -> np.ndarray:
+    return cv2.resize(thumb, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+
+
+def _window_block_means(thumb: np.ndarray) -> list[np.ndarray]:
+    size = round(THUMB_SIDE * WINDOW_SIZE)
+    return [_block_means(thumb[round(THUMB_SIDE * oy):round(THUMB_SIDE * oy) + size,
+                               round(THUMB_SIDE * ox):round(THUMB_SIDE * ox) + size])
+            for oy, ox in WINDOW_OFFSETS]
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm > 0 else 0.0
 
 
 class MemorySource:
