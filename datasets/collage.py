@@ -34,8 +34,11 @@ LAYOUTS: dict[str, tuple[int, int]] = {  # name -> (columns, rows)
 }
 LAYOUT_WEIGHTS = {"side_by_side": 0.3, "stacked": 0.1, "three_across": 0.12, "three_down": 0.04,
                   "grid_2x2": 0.16, "grid_3x2": 0.1, "grid_2x3": 0.06, "one_plus_two": 0.12}
-VERSION = "collage-data-2"
-DRAWN_SHARE = 0.35  # of the training singles (1: 0.25)  # 2: brick walls, planks and ruled pages among the drawn negatives
+# 2: brick walls, planks and ruled pages among the drawn singles; 3: also upright and grey
+VERSION = "collage-data-3"
+DRAWN_SHARE = 0.35  # of the training singles (1: 0.25)
+UPRIGHT_SHARE = 0.4  # of the drawn singles
+GREY_SHARE = 0.3
 
 
 @dataclass
@@ -93,10 +96,15 @@ def _perturbed(rng: np.random.Generator, base: Image.Image) -> Image.Image:
 
 def drawn_architecture(rng: np.random.Generator, width: int, height: int) -> Image.Image:
     """A wall of tiles or bricks, planks, a ruled page, a door or a window: full-length
-    straight lines, not seams."""
+    straight lines, not seams. Courses and planks run either way, in colour or grey."""
+    upright = rng.random() < UPRIGHT_SHARE
+    if upright:  # drawn lying down, then turned a quarter
+        width, height = height, width
     margin_x, margin_y = width // 8, height // 8
     cw, ch = width + 2 * margin_x, height + 2 * margin_y
     wall = tuple(int(v) for v in rng.integers(60, 230, 3))
+    if rng.random() < GREY_SHARE:
+        wall = (wall[0],) * 3
     image = Image.new("RGB", (cw, ch), wall)
     draw = ImageDraw.Draw(image)
     kind = rng.choice(["tiles", "door", "window", "grid", "bricks", "bricks", "planks", "ruled"])
@@ -139,7 +147,8 @@ def drawn_architecture(rng: np.random.Generator, width: int, height: int) -> Ima
     # Real walls are rarely exactly square to the frame.
     if rng.random() < 0.6:
         image = image.rotate(rng.uniform(-4, 4), resample=Image.Resampling.BILINEAR)
-    return image.crop((margin_x, margin_y, margin_x + width, margin_y + height))
+    image = image.crop((margin_x, margin_y, margin_x + width, margin_y + height))
+    return image.transpose(Image.Transpose.ROTATE_90) if upright else image
 
 
 def _draw_bricks(rng: np.random.Generator, draw: ImageDraw.ImageDraw, width: int, height: int,

@@ -240,7 +240,9 @@ gutters, borders and labels, panels abutting without a gutter) in one uploaded p
   gradient magnitudes, output a logit (sigmoid = probability of a collage).
 - Data: `datasets.collage.build("train", {args.train_count}, seed={args.seed}, scale={BUILD_SCALE})` (version
   {DATA_VERSION}): composites and single crops of the *train* photos below, JPEG-encoded at
-  quality 65-95, plus procedurally drawn tiled walls, doors and windows as hard negatives.
+  quality 65-95, plus procedurally drawn hard negatives (`datasets.collage.drawn_architecture`:
+  tiled and brick walls, planks, ruled pages, doors and windows, lying or upright, in colour or
+  grey).
   Validation: the same photos, seed {args.seed + 1000}, {args.val_count} examples. The held-out
   photos (`datasets.open_photos`, split "test") are never used here.
 - Command: `{command}`
