@@ -20,6 +20,7 @@ Plots go to --out (ROC curve, duplicate distances, comparability scores).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import sys
@@ -314,14 +315,28 @@ def bench_duplicate(args: argparse.Namespace) -> list[tuple[str, str, str, str, 
 
 
 def _filled_index(source: MemorySource, size: int, rng: np.random.Generator) -> PhotoHashIndex:
-    """The stored photos plus random codes up to `size` (random codes only cost search time)."""
+    """The stored photos plus random codes up to `size` (random codes only cost search time).
+
+    The index searches by brightness bins, so the filler's brightness (each code's mean grey
+    level) is drawn from the real photos' and faces' own, plus noise: as bunched as theirs."""
     index = PhotoHashIndex(source)
     index.sync()
     filler = size - len(index)
     if filler > 0:
+        drawn = rng.choice(_real_means(), size=(filler, CODES_PER_PHOTO)) + rng.normal(
+            0, 8, (filler, CODES_PER_PHOTO))
         index.add(np.arange(10**7, 10**7 + filler),
-                  rng.integers(0, 2**63, size=(filler, CODES_PER_PHOTO), dtype=np.uint64))
+                  rng.integers(0, 2**63, size=(filler, CODES_PER_PHOTO), dtype=np.uint64),
+                  np.clip(drawn, 0, 255).astype(np.float32))
     return index
+
+
+@functools.cache
+def _real_means() -> np.ndarray:
+    """The mean grey level of every code of the open photos and the LFW faces."""
+    faces = [cv2.resize(face, (250, 250), interpolation=cv2.INTER_CUBIC) for face in lfw_faces()]
+    prints = [fingerprint(p.load()) for p in PHOTOS] + [fingerprint(face) for face in faces]
+    return np.concatenate([p.means for p in prints])
 
 
 def _histogram(path: Path, distances: list[int]) -> None:

@@ -87,8 +87,9 @@ def test_fingerprints_stored_with_six_codes_still_load_and_match() -> None:
     original = by_name("coffee").load()
     current = fingerprint(original)
     old_row = current.codes[:6].astype("<u8").tobytes()
-    codes = stored_codes(old_row)
+    codes, means = stored_codes(old_row)
     assert codes.shape == (CODES_PER_PHOTO,) and np.array_equal(codes[:6], current.codes[:6])
+    assert means is None
     with pytest.raises(ValueError, match="codes"):
         stored_codes(old_row[:40])
     old = Fingerprint.from_bytes(old_row, current.thumb_bytes())
@@ -137,8 +138,9 @@ def test_fingerprints_are_stored_with_the_submission_and_read_back(database_url:
                                 {"b1": jpeg_bytes(photo), "a1": jpeg_bytes(other)})
     repository.save(prepared, pipeline.score(prepared))
     store = PhotoHashStore(sessions)
-    keys, codes = store.codes_after(0, 10)
-    assert len(keys) == 2 and codes.shape == (2, CODES_PER_PHOTO)
+    keys, codes, means = store.codes_after(0, 10)
+    assert len(keys) == 2 and codes.shape == means.shape == (2, CODES_PER_PHOTO)
+    assert not np.isnan(means).any()
     assert store.codes_after(int(keys.max()), 10)[0].size == 0
     stored = {p.photo_id: p for p in store.photos(keys.tolist())}
     assert {p.case_id for p in stored.values()} == {"c-9"}

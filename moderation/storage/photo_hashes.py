@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.duplicates import (
-    CODES_PER_PHOTO,
     Fingerprint,
     StoredPhoto,
     photo_fingerprint,
+    stacked_codes,
     stored_codes,
 )
 from moderation.intake import PreparedSubmission
@@ -40,15 +40,13 @@ class PhotoHashStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with self.sessions() as session:
             rows = session.execute(
                 select(PhotoHashRow.id, PhotoHashRow.codes).where(PhotoHashRow.id > key)
                 .order_by(PhotoHashRow.id).limit(limit)).all()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, CODES_PER_PHOTO), np.uint64)
         keys = np.fromiter((row.id for row in rows), np.int64, len(rows))
-        return keys, np.stack([stored_codes(row.codes) for row in rows])
+        return keys, *stacked_codes([stored_codes(row.codes) for row in rows])
 
     def photos(self, keys: Sequence[int]) -> list[StoredPhoto]:
         if not keys:
