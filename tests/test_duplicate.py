@@ -126,6 +126,27 @@ def test_the_index_finds_a_cropped_copy_among_many_and_respects_exclusions() -> 
     assert finder.matches(fingerprint(by_name("coffee").load())) == []
 
 
+def test_the_index_searches_by_brightness_yet_finds_brightened_copies_and_old_rows() -> None:
+    """Codes are binned by mean grey level; a copy a few levels brighter crosses a bin edge
+    for some codes, and rows stored without means are searched by every query."""
+    source = MemorySource()
+    index = PhotoHashIndex(source)
+    coffee, rocket = by_name("coffee").load(), by_name("rocket").load()
+    source.put(StoredPhoto(key=1, case_id="c-new", submission_id="s_1", photo_id="set1/before",
+                           member_id="m-1", fingerprint=fingerprint(coffee)))
+    old = fingerprint(rocket)
+    source.put(StoredPhoto(key=2, case_id="c-old", submission_id="s_2", photo_id="set1/before",
+                           member_id="m-1", fingerprint=Fingerprint(old.codes, old.thumb)))
+    index.sync()
+    finder = DuplicateFinder(index, MAX_DISTANCE, MIN_SIMILARITY, limit=8)
+    for shift in (-5, 5):
+        brighter = np.clip(coffee.astype(np.int16) + shift, 0, 255).astype(np.uint8)
+        query = fingerprint(decoded(jpeg_bytes(brighter, 70)))
+        assert [m.photo.case_id for m in finder.matches(query)] == ["c-new"], shift
+    query = fingerprint(variants(rocket)["crop_10pct"])
+    assert [m.photo.case_id for m in finder.matches(query)] == ["c-old"]
+
+
 def test_fingerprints_are_stored_with_the_submission_and_read_back(database_url: str,
                                                                      tmp_path: Path) -> None:
     engine = make_engine(database_url)
