@@ -10,9 +10,10 @@ candidate only: it is confirmed by aligning the two thumbnails (normalised cross
 over crop hypotheses), which tells the same photo from a similar one (the same patient, pose
 and lighting months apart).
 
-The index keeps only the hashes in memory (80 bytes a photo) in two FAISS binary indexes and
-answers by brute-force Hamming search: about half a millisecond per query hash per million
-codes on one core. Thumbnails and the cases they belong to are read from the store for
+The index keeps only the hashes in memory (80 bytes a photo, and a row number per hash) in
+FAISS binary indexes split by brightness, and answers by brute-force Hamming search within the
+brightness bins a query can match: about half a millisecond per query hash per million codes
+searched, on one core. Thumbnails and the cases they belong to are read from the store for
 candidates only.
 """
 
@@ -122,8 +123,8 @@ def _phash(grey: np.ndarray) -> tuple[np.uint64, float]:
 
 _MID_GREY = 128.0
 # Re-encoding, resizing and a 2.5% misalignment of a window move a code's mean by a few grey
-# levels (at most 3 on the benchmark's photos): the index searches stored codes whose mean
-# lies within this margin of the query code's.
+# levels (on the benchmark's photos, copies whose first bit flipped lay within 2.4 levels of
+# mid-grey): the index searches stored codes whose mean lies within this margin of the query's.
 _BRIGHTNESS_MARGIN = 8.0
 _BIN_WIDTH = 16  # grey levels per brightness bin of the index
 
