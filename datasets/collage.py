@@ -34,7 +34,11 @@ LAYOUTS: dict[str, tuple[int, int]] = {  # name -> (columns, rows)
 }
 LAYOUT_WEIGHTS = {"side_by_side": 0.3, "stacked": 0.1, "three_across": 0.12, "three_down": 0.04,
                   "grid_2x2": 0.16, "grid_3x2": 0.1, "grid_2x3": 0.06, "one_plus_two": 0.12}
-VERSION = "collage-data-1"
+# 2: brick walls, planks and ruled pages among the drawn singles; 3: also upright and grey
+VERSION = "collage-data-3"
+DRAWN_SHARE = 0.35  # of the training singles (1: 0.25)
+UPRIGHT_SHARE = 0.4  # of the drawn singles
+GREY_SHARE = 0.3
 
 
 @dataclass
@@ -91,13 +95,19 @@ def _perturbed(rng: np.random.Generator, base: Image.Image) -> Image.Image:
 
 
 def drawn_architecture(rng: np.random.Generator, width: int, height: int) -> Image.Image:
-    """A wall of tiles, a door or a window: full-length straight lines, not seams."""
+    """A wall of tiles or bricks, planks, a ruled page, a door or a window: full-length
+    straight lines, not seams. Courses and planks run either way, in colour or grey."""
+    upright = rng.random() < UPRIGHT_SHARE
+    if upright:  # drawn lying down, then turned a quarter
+        width, height = height, width
     margin_x, margin_y = width // 8, height // 8
     cw, ch = width + 2 * margin_x, height + 2 * margin_y
     wall = tuple(int(v) for v in rng.integers(60, 230, 3))
+    if rng.random() < GREY_SHARE:
+        wall = (wall[0],) * 3
     image = Image.new("RGB", (cw, ch), wall)
     draw = ImageDraw.Draw(image)
-    kind = rng.choice(["tiles", "door", "window", "grid"])
+    kind = rng.choice(["tiles", "door", "window", "grid", "bricks", "bricks", "planks", "ruled"])
     line = tuple(int(v) for v in np.clip(np.array(wall) + rng.integers(-90, 90, 3), 0, 255))
     stroke = int(rng.integers(1, 6))
     if kind in ("tiles", "grid"):
@@ -107,6 +117,16 @@ def drawn_architecture(rng: np.random.Generator, width: int, height: int) -> Ima
             draw.rectangle([x, 0, x + stroke, ch], fill=line)
         for y in range(int(rng.integers(0, step_y)), ch, step_y):
             draw.rectangle([0, y, cw, y + stroke], fill=line)
+    elif kind == "bricks":
+        _draw_bricks(rng, draw, cw, ch, wall, line, stroke)
+    elif kind in ("planks", "ruled"):
+        step = int(rng.integers(8, 40)) if kind == "ruled" else int(rng.integers(20, 120))
+        for y in range(int(rng.integers(0, step)), ch, step):
+            jitter = int(rng.integers(-step // 6, step // 6 + 1)) if kind == "planks" else 0
+            draw.rectangle([0, y + jitter, cw, y + jitter + stroke], fill=line)
+        if kind == "ruled" and rng.random() < 0.5:  # a margin line
+            x = int(rng.integers(cw // 10, cw // 4))
+            draw.rectangle([x, 0, x + stroke, ch], fill=line)
     else:
         for _ in range(int(rng.integers(1, 4))):
             w = int(rng.integers(40, max(41, width // 2)))
@@ -127,7 +147,23 @@ def drawn_architecture(rng: np.random.Generator, width: int, height: int) -> Ima
     # Real walls are rarely exactly square to the frame.
     if rng.random() < 0.6:
         image = image.rotate(rng.uniform(-4, 4), resample=Image.Resampling.BILINEAR)
-    return image.crop((margin_x, margin_y, margin_x + width, margin_y + height))
+    image = image.crop((margin_x, margin_y, margin_x + width, margin_y + height))
+    return image.transpose(Image.Transpose.ROTATE_90) if upright else image
+
+
+def _draw_bricks(rng: np.random.Generator, draw: ImageDraw.ImageDraw, width: int, height: int,
+                 wall: tuple[int, ...], mortar: tuple[int, ...], stroke: int) -> None:
+    """Running bond: full-width mortar courses, the joints of each course offset by half."""
+    course = int(rng.integers(10, 60))
+    brick = int(course * rng.uniform(2.0, 4.0))
+    spread = int(rng.integers(5, 40))
+    for row, y in enumerate(range(0, height, course)):
+        offset = (brick // 2) * (row % 2)
+        draw.rectangle([0, y, width, y + course], fill=mortar)  # shows in the joints
+        for x in range(-offset, width, brick):
+            colour = tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255))
+                           for c in wall)
+            draw.rectangle([x, y, x + brick - stroke, y + course - stroke], fill=colour)
 
 
 # ---------------------------------------------------------------- text
@@ -250,7 +286,7 @@ def make_single(rng: np.random.Generator, sources: list[OpenPhoto], drawn: bool,
                 scale: float = 1.0) -> Example:
     height = int(rng.integers(300, 900) * scale)
     width = int(height * np.exp(rng.uniform(np.log(0.5), np.log(2.3))))
-    if drawn and rng.random() < 0.25:
+    if drawn and rng.random() < DRAWN_SHARE:
         image = drawn_architecture(rng, width, height)
         kind, names = "drawn_architecture", []
     else:

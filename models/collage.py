@@ -260,28 +260,51 @@ def combined_score(probability: float, seams: list[Seam], width: int, height: in
     return probability
 
 
-def combiner_features(probability: float, seams: list[Seam], width: int, height: int) -> list[float]:
-    """[model logit, a full-length gutter, most full-length parallel seams, strongest edge]."""
+def combiner_features(probability: float, seams: list[Seam], width: int, height: int,
+                      ) -> dict[str, float]:
+    """What the combiner weighs, by name: the model's logit, a full-length gutter, the most
+    full-length parallel seams, the strongest abrupt full-length seam, and whether one or two
+    parallel full-length seams cut the photo into equal panels (halves or thirds: the layouts
+    people make; brick courses and shelves come many at a time and anywhere)."""
     p = min(max(probability, 1e-6), 1 - 1e-6)
     full = [s for s in seams
             if s.end - s.start >= 0.9 * (height if s.orientation == "vertical" else width)]
     parallel = max((sum(s.orientation == o for s in full) for o in ("vertical", "horizontal")),
                    default=0)
     strongest = max((s.strength for s in full if s.kind == "edge"), default=0.0)
-    return [float(np.log(p / (1 - p))), float(bool(full_length_bands(seams, width, height))),
-            float(parallel), float(strongest)]
+    return {"model_logit": float(np.log(p / (1 - p))),
+            "full_band": float(bool(full_length_bands(seams, width, height))),
+            "parallel_seams": float(parallel), "strongest_edge": float(strongest),
+            "equal_panels": float(_equal_panels(full, width, height))}
+
+
+_EQUAL_PANEL_TOLERANCE = 0.03  # of the side: borders and gutters move seams a little
+
+
+def _equal_panels(full: list[Seam], width: int, height: int) -> bool:
+    for orientation, side in (("vertical", width), ("horizontal", height)):
+        positions = sorted(s.position / side for s in full if s.orientation == orientation)
+        if 1 <= len(positions) <= 2:
+            expected = [(k + 1) / (len(positions) + 1) for k in range(len(positions))]
+            if all(abs(a - b) <= _EQUAL_PANEL_TOLERANCE for a, b in zip(positions, expected)):
+                return True
+    return False
 
 
 class Combiner:
-    """The calibrated logistic combination of the model and the seams (`combiner.json`)."""
+    """The calibrated logistic combination of the model and the seams (`combiner.json`, which
+    names the features it was fitted on)."""
 
     def __init__(self, path: Path) -> None:
         import json
 
-        self.weights = np.array(json.loads(path.read_text())["weights"], dtype=np.float64)
+        fitted = json.loads(path.read_text())
+        self.features: list[str] = fitted["features"]
+        self.weights = np.array(fitted["weights"], dtype=np.float64)
 
     def score(self, probability: float, seams: list[Seam], width: int, height: int) -> float:
-        x = np.array(combiner_features(probability, seams, width, height))
+        values = combiner_features(probability, seams, width, height)
+        x = np.array([values[name] for name in self.features])
         return float(1 / (1 + np.exp(-(self.weights[0] + x @ self.weights[1:]))))
 
 

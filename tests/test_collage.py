@@ -104,3 +104,19 @@ def test_the_shipped_combiner_discounts_many_parallel_lines() -> None:
     tiles = [Seam("vertical", x, 0, 500, "edge", 0.95) for x in range(100, 800, 100)]
     assert combiner.score(0.6, one, 800, 500) > combiner.score(0.6, tiles, 800, 500)
     assert combiner.score(0.9, [], 800, 500) > combiner.score(0.2, [], 800, 500)
+
+
+def test_equal_panels_are_halves_or_thirds_not_many_courses() -> None:
+    from models.collage import Seam, combiner_features
+
+    def equal(seams: list[Seam]) -> float:
+        return combiner_features(0.5, seams, 900, 600)["equal_panels"]
+
+    assert equal([Seam("vertical", 452, 0, 600, "edge", 0.9)]) == 1.0
+    assert equal([Seam("vertical", 300, 0, 600, "band", 1.0),
+                  Seam("vertical", 598, 0, 600, "band", 1.0)]) == 1.0
+    assert equal([Seam("horizontal", 300, 0, 900, "edge", 0.8)]) == 1.0
+    assert equal([Seam("vertical", 620, 0, 600, "edge", 0.9)]) == 0.0  # off the middle
+    assert equal([Seam("vertical", 450, 0, 280, "edge", 0.9)]) == 0.0  # half-length
+    courses = [Seam("horizontal", y, 0, 900, "edge", 0.9) for y in range(60, 600, 60)]
+    assert equal(courses) == 0.0

@@ -16,12 +16,14 @@ from moderation.checks.duplicate import DuplicateCheck
 from moderation.duplicates import (
     CODES_PER_PHOTO,
     DuplicateFinder,
+    Fingerprint,
     MemorySource,
     PhotoHashIndex,
     StoredPhoto,
     code_distance,
     confirm,
     fingerprint,
+    stored_codes,
 )
 from moderation.pipeline import ModerationPipeline
 from moderation.settings import Settings
@@ -65,6 +67,37 @@ def test_reencoded_resized_and_cropped_copies_are_confirmed(name: str) -> None:
         assert confirm(print_, stored, MIN_SIMILARITY) is not None, label
 
 
+def test_crops_of_a_repetitive_texture_are_confirmed() -> None:
+    """Brick: the whole-frame block means and hashes shift with a crop; the 3 x 3 windows and
+    the window-wise rough check keep up with it. (Known limit: some crops of brick correlate
+    at only ~0.88 after alignment, below min_similarity: 15 of a 5 x 5 grid of crop
+    offsets are confirmed, 8 before the grid.)"""
+    original = by_name("brick").load()
+    stored = fingerprint(original)
+    h, w = original.shape[:2]
+    for y, x in [(0.0, 0.08), (0.08, 0.0), (0.1, 0.03), (0.05, 0.1), (0.08, 0.1)]:
+        copy = original[round(h * y):round(h * (y + 0.9)), round(w * x):round(w * (x + 0.9))]
+        print_ = fingerprint(copy)
+        assert code_distance(print_, stored) <= MAX_DISTANCE, (y, x)
+        assert confirm(print_, stored, MIN_SIMILARITY) is not None, (y, x)
+
+
+def test_fingerprints_stored_with_six_codes_still_load_and_match() -> None:
+    """Rows written before the 3 x 3 grid: the frame and five windows."""
+    original = by_name("coffee").load()
+    current = fingerprint(original)
+    old_row = current.codes[:6].astype("<u8").tobytes()
+    codes, means = stored_codes(old_row)
+    assert codes.shape == (CODES_PER_PHOTO,) and np.array_equal(codes[:6], current.codes[:6])
+    assert means is None
+    with pytest.raises(ValueError, match="codes"):
+        stored_codes(old_row[:40])
+    old = Fingerprint.from_bytes(old_row, current.thumb_bytes())
+    copy = fingerprint(variants(original)["crop_10pct"])
+    assert code_distance(copy, old) <= MAX_DISTANCE
+    assert confirm(copy, old, MIN_SIMILARITY) is not None
+
+
 def test_distinct_photos_are_not_confirmed_even_faces_alike() -> None:
     faces = [np.asarray(Image.fromarray(face).resize((200, 200), Image.BICUBIC))
              for face in lfw_faces()[:12]]
@@ -93,6 +126,27 @@ def test_the_index_finds_a_cropped_copy_among_many_and_respects_exclusions() -> 
     assert finder.matches(fingerprint(by_name("coffee").load())) == []
 
 
+def test_the_index_searches_by_brightness_yet_finds_brightened_copies_and_old_rows() -> None:
+    """Codes are binned by mean grey level; a copy a few levels brighter crosses a bin edge
+    for some codes, and rows stored without means are searched by every query."""
+    source = MemorySource()
+    index = PhotoHashIndex(source)
+    coffee, rocket = by_name("coffee").load(), by_name("rocket").load()
+    source.put(StoredPhoto(key=1, case_id="c-new", submission_id="s_1", photo_id="set1/before",
+                           member_id="m-1", fingerprint=fingerprint(coffee)))
+    old = fingerprint(rocket)
+    source.put(StoredPhoto(key=2, case_id="c-old", submission_id="s_2", photo_id="set1/before",
+                           member_id="m-1", fingerprint=Fingerprint(old.codes, old.thumb)))
+    index.sync()
+    finder = DuplicateFinder(index, MAX_DISTANCE, MIN_SIMILARITY, limit=8)
+    for shift in (-5, 5):
+        brighter = np.clip(coffee.astype(np.int16) + shift, 0, 255).astype(np.uint8)
+        query = fingerprint(decoded(jpeg_bytes(brighter, 70)))
+        assert [m.photo.case_id for m in finder.matches(query)] == ["c-new"], shift
+    query = fingerprint(variants(rocket)["crop_10pct"])
+    assert [m.photo.case_id for m in finder.matches(query)] == ["c-old"]
+
+
 def test_fingerprints_are_stored_with_the_submission_and_read_back(database_url: str,
                                                                      tmp_path: Path) -> None:
     engine = make_engine(database_url)
@@ -105,8 +159,9 @@ def test_fingerprints_are_stored_with_the_submission_and_read_back(database_url:
                                 {"b1": jpeg_bytes(photo), "a1": jpeg_bytes(other)})
     repository.save(prepared, pipeline.score(prepared))
     store = PhotoHashStore(sessions)
-    keys, codes = store.codes_after(0, 10)
-    assert len(keys) == 2 and codes.shape == (2, CODES_PER_PHOTO)
+    keys, codes, means = store.codes_after(0, 10)
+    assert len(keys) == 2 and codes.shape == means.shape == (2, CODES_PER_PHOTO)
+    assert not np.isnan(means).any()
     assert store.codes_after(int(keys.max()), 10)[0].size == 0
     stored = {p.photo_id: p for p in store.photos(keys.tolist())}
     assert {p.case_id for p in stored.values()} == {"c-9"}

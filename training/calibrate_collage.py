@@ -3,7 +3,7 @@
     python -m training.calibrate_collage --from-version 1.0.0 --version 1.1.0 --shipped
 
 A logistic regression over [model logit, a full-length gutter, the number of full-length
-parallel seams, the strongest abrupt seam] is fitted on examples built from the *train*
+parallel seams, the strongest abrupt seam, one or two seams cutting equal panels] is fitted on examples built from the *train*
 photos (a seed training never used), at full upload size, so the check learns that many
 parallel straight lines (tiles, shelving, ruled paper) are scenery while one or two dividing
 seams are panels. The weights are copied unchanged; `combiner.json` joins them in a new
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
                          description="calibration examples (train photos)"):
         probability = float(model.probabilities([example.image])[0])
         height, width = example.image.shape[:2]
-        features.append(combiner_features(probability, find_seams(example.image), width, height))
+        values = combiner_features(probability, find_seams(example.image), width, height)
+        features.append([values[name] for name in COMBINER_FEATURES])
         labels.append(example.label)
     x, y = np.array(features), np.array(labels, dtype=float)
     weights = fit_logistic(x, y)
@@ -92,7 +93,7 @@ Calibration metrics: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}.
     print(f"registered and promoted collage {args.version}")
 
 
-COMBINER_FEATURES = ["model_logit", "full_band", "parallel_seams", "strongest_edge"]
+COMBINER_FEATURES = ["model_logit", "full_band", "parallel_seams", "strongest_edge", "equal_panels"]
 
 
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:

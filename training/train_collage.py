@@ -2,6 +2,7 @@
 
     python -m training.train_collage --out runs/collage            # train + evaluate
     python -m training.train_collage --out runs/collage --register 1.0.0 --shipped
+    python -m training.train_collage --out runs/c2 --init-from 1.0.0 --epochs 3 --lr 5e-4 ...
 
 Seeded end to end: the same arguments give the same examples and the same weights (on the
 same torch build). Examples come from `datasets.collage.build` on the *train* photos only;
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init-from", metavar="VERSION",
+                        help="start from the weights of this registered collage version")
     parser.add_argument("--register", metavar="VERSION", help="register the weights as VERSION")
     parser.add_argument("--shipped", action="store_true",
                         help="register into the shipped models/weights root, not DATA_DIR")
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         val_x, val_y, val_kinds = make_arrays("train", args.val_count, args.seed + 1000, cache,
                                               "building validation examples", progress)
     network = CollageNet()
+    if args.init_from:
+        network.load_state_dict(_registered_weights(args.init_from))
     optimiser = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = args.epochs * ((len(train_x) + args.batch_size - 1) // args.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=args.lr, total_steps=steps)
@@ -172,6 +177,16 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(metrics))
     if args.register:
         _register(args, weights, metrics)
+
+
+def _registered_weights(version: str) -> dict[str, torch.Tensor]:
+    from moderation.settings import get_settings
+
+    found = ModelRegistry.default(get_settings().data_dir).get("collage", version)
+    if found is None:
+        raise SystemExit(f"--init-from: no registered collage version {version}")
+    found.verify()
+    return torch.load(found.path("collage.pt"), map_location="cpu", weights_only=True)
 
 
 def _plots(out: Path, history: list[dict], labels: np.ndarray, scores: np.ndarray) -> None:
@@ -225,11 +240,14 @@ gutters, borders and labels, panels abutting without a gutter) in one uploaded p
   gradient magnitudes, output a logit (sigmoid = probability of a collage).
 - Data: `datasets.collage.build("train", {args.train_count}, seed={args.seed}, scale={BUILD_SCALE})` (version
   {DATA_VERSION}): composites and single crops of the *train* photos below, JPEG-encoded at
-  quality 65-95, plus procedurally drawn tiled walls, doors and windows as hard negatives.
+  quality 65-95, plus procedurally drawn hard negatives (`datasets.collage.drawn_architecture`:
+  tiled and brick walls, planks, ruled pages, doors and windows, lying or upright, in colour or
+  grey).
   Validation: the same photos, seed {args.seed + 1000}, {args.val_count} examples. The held-out
   photos (`datasets.open_photos`, split "test") are never used here.
 - Command: `{command}`
-- Seed: {args.seed}; epochs {args.epochs}, batch {args.batch_size}, AdamW lr {args.lr}, one-cycle.
+- Seed: {args.seed}; epochs {args.epochs}, batch {args.batch_size}, AdamW lr {args.lr}, one-cycle{
+    f"; fine-tuned from collage {args.init_from}" if args.init_from else ""}.
 - Metrics (validation): {json.dumps(metrics)}. Held-out figures: `python
   bench/collage_comparability_duplicate.py`.
 - Intended use: a gallery gate that sends likely composites to review/reject; label text from

@@ -8,7 +8,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from moderation.duplicates import CODES_PER_PHOTO, Fingerprint, StoredPhoto, photo_fingerprint
+from moderation.duplicates import (
+    Fingerprint,
+    StoredPhoto,
+    photo_fingerprint,
+    stacked_codes,
+    stored_codes,
+)
 from moderation.intake import PreparedSubmission
 from moderation.storage.tables import PhotoHashRow
 
@@ -34,16 +40,13 @@ class PhotoHashStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    def codes_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with self.sessions() as session:
             rows = session.execute(
                 select(PhotoHashRow.id, PhotoHashRow.codes).where(PhotoHashRow.id > key)
                 .order_by(PhotoHashRow.id).limit(limit)).all()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, CODES_PER_PHOTO), np.uint64)
         keys = np.fromiter((row.id for row in rows), np.int64, len(rows))
-        codes = np.frombuffer(b"".join(row.codes for row in rows), dtype="<u8")
-        return keys, codes.astype(np.uint64).reshape(len(rows), CODES_PER_PHOTO)
+        return keys, *stacked_codes([stored_codes(row.codes) for row in rows])
 
     def photos(self, keys: Sequence[int]) -> list[StoredPhoto]:
         if not keys:

@@ -145,6 +145,6 @@ class PhotoHashRow(Base):
     case_id: Mapped[str] = mapped_column(String(128), index=True)
     member_id: Mapped[str] = mapped_column(String(128))
     image_sha256: Mapped[str | None] = mapped_column(String(64))
-    codes: Mapped[bytes] = mapped_column(LargeBinary)  # CODES_PER_PHOTO little-endian uint64
+    codes: Mapped[bytes] = mapped_column(LargeBinary)  # uint64 codes, uint8 means (`stored_codes`)
     thumb: Mapped[bytes] = mapped_column(LargeBinary)  # THUMB_SIDE x THUMB_SIDE grey
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
