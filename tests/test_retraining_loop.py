@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from datasets.collage import build
 from datasets.staff_dataset import StaffDataset
-from models.registry import ModelRegistry
+from models.registry import SHIPPED_ROOT, ModelRegistry
 from moderation.metadata import identifying_metadata
 from moderation.review.audit import Actor
 from moderation.review.schemas import Role
@@ -36,6 +36,9 @@ from service.auth.accounts import AccountStore
 from tests import photos
 from tests.conftest import API_KEY, make_settings
 from training.cli import app as training_cli
+
+# The collage version this repository ships promoted: served until a run beats it.
+SHIPPED_COLLAGE = ModelRegistry([SHIPPED_ROOT]).promoted("collage").version
 
 PASSWORD = "correct horse battery"
 CONFIGS = Path(__file__).parents[1] / "training" / "configs"
@@ -130,7 +133,7 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
         before, after = examples[2 * index], examples[2 * index + 1]
         result = post_case(client, f"c-loop-{index}", f"m-{index % MEMBERS}",
                            jpeg(before.image), jpeg(after.image))
-        assert collage_version(result) == "1.1.0"
+        assert collage_version(result) == SHIPPED_COLLAGE
         truths[f"c-loop-{index}"] = {"photo:set1/before": before.label,
                                      "photo:set1/after": after.label}
 
@@ -173,7 +176,7 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
     assert trained.exit_code == 0, trained.output
     assert time.perf_counter() - started < 60
     run = json.loads((tmp_path / "run-good" / "run.json").read_text())
-    assert run["results"]["promoted"]["model"]["version"] == "1.1.0"
+    assert run["results"]["promoted"]["model"]["version"] == SHIPPED_COLLAGE
     assert run["gate"]["promote"] is True
     for plot in ("roc.png", "pr.png", "confusion.png", "worst_errors.png", "training.png"):
         assert (tmp_path / "run-good" / "report" / plot).stat().st_size > 1000
@@ -182,12 +185,12 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
     assert served.version == "1.2.0" and served.data_version == dataset.version
     assert served.thresholds["score"] == run["thresholds"]["score"]
     assert served.command and "collage_tiny.toml" in served.command
-    assert registry.history("collage")[-1]["previous"] == "1.1.0"
+    assert registry.history("collage")[-1]["previous"] == SHIPPED_COLLAGE
 
-    # 5. The service still serves 1.1.0 until reloaded; only an admin may reload.
+    # 5. The service still serves the shipped version until reloaded; only an admin may reload.
     photo = jpeg(examples[0].image)
     assert collage_version(post_case(client, "c-before-reload", "m-90", photo,
-                                     photos.jpeg(photos.scene(seed=3)))) == "1.1.0"
+                                     photos.jpeg(photos.scene(seed=3)))) == SHIPPED_COLLAGE
     reviewer = sign_in(client, "rita")
     assert client.post("/v1/admin/reload", headers=reviewer).status_code == 403
 
@@ -203,9 +206,9 @@ def test_the_whole_retraining_loop(loop_client: TestClient, tmp_path: Path,
     reloaded = client.post("/v1/admin/reload", headers=admin)
     assert reloaded.status_code == 200, reloaded.text
     assert {"name": "collage", "version": "1.2.0"} in reloaded.json()["models"]
-    assert {"name": "collage", "version": "1.1.0"} in reloaded.json()["previous"]
+    assert {"name": "collage", "version": SHIPPED_COLLAGE} in reloaded.json()["previous"]
     thread.join(timeout=30)
-    assert collage_version(in_flight["result"]) == "1.1.0"
+    assert collage_version(in_flight["result"]) == SHIPPED_COLLAGE
     monkeypatch.setenv("SLOW_CHECK_SECONDS", "0")
 
     # 6. A new score names the new version, in the response and on every collage finding.

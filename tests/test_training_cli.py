@@ -23,12 +23,14 @@ from training.evaluation import metrics_at, threshold_for
 from training.promotion import judge
 
 CONFIGS = Path(__file__).parents[1] / "training" / "configs"
+# The collage version this repository ships promoted: what a new run is measured against.
+SHIPPED_COLLAGE = ModelRegistry([SHIPPED_ROOT]).promoted("collage").version
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Seeded: on this set a barely trained fresh network ranks photos worse than 1.1.0.
+    # Seeded: on this set a barely trained fresh network ranks photos worse than the shipped one.
     return write_demo(tmp_path_factory.mktemp("exports"), count=80, members=8, seed=2)
 
 
@@ -80,12 +82,12 @@ def test_the_gate_promotes_only_when_not_worse_within_the_margin() -> None:
 def test_promotions_are_recorded_with_the_version_they_replace(tmp_path: Path) -> None:
     registry = ModelRegistry([tmp_path / "trained", SHIPPED_ROOT])
     weights = tmp_path / "collage.pt"
-    weights.write_bytes(SHIPPED_ROOT.joinpath("collage/1.1.0/collage.pt").read_bytes())
+    weights.write_bytes(SHIPPED_ROOT.joinpath(f"collage/{SHIPPED_COLLAGE}/collage.pt").read_bytes())
     registry.add("collage", "2.0.0", {"collage.pt": weights}, thresholds={"score": 0.4})
     registry.promote("collage", "2.0.0", note="auroc 0.99 vs 0.98")
     assert registry.promoted("collage").version == "2.0.0"
     assert [(h["previous"], h["version"], h["note"]) for h in registry.history("collage")] == [
-        ("1.1.0", "2.0.0", "auroc 0.99 vs 0.98")]
+        (SHIPPED_COLLAGE, "2.0.0", "auroc 0.99 vs 0.98")]
 
 
 def test_the_collage_check_puts_the_registered_threshold_on_fail_at(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_the_cli_refuses_a_worse_model_and_shows_the_figures(demo_dataset: Path,
     assert f"{new:.4f}" in result.output and f"{old:.4f}" in result.output
     assert "| auroc (gate) |" in (run_dir / "report" / "metrics.md").read_text()
     registry = ModelRegistry([tmp_path / "models", SHIPPED_ROOT])
-    assert registry.promoted("collage").version == "1.1.0"
+    assert registry.promoted("collage").version == SHIPPED_COLLAGE
     again = runner.invoke(training_cli, ["promote", str(run_dir),
                                          "--registry-root", str(tmp_path / "models")])
     assert again.exit_code == 1 and "not promoted" in again.output
@@ -183,7 +185,7 @@ def test_the_same_run_trains_across_two_processes_with_torchrun(demo_dataset: Pa
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["history"][0]["epoch"] == 1 and run["results"]["candidate"]["test"]["n"] > 0
     trained = torch.load(tmp_path / "run" / "model" / "collage.pt", weights_only=True)
-    start = torch.load(SHIPPED_ROOT / "collage" / "1.1.0" / "collage.pt", weights_only=True)
+    start = torch.load(SHIPPED_ROOT / "collage" / SHIPPED_COLLAGE / "collage.pt", weights_only=True)
     assert any(not torch.equal(trained[key], start[key]) for key in start)
     assert completed.stderr.count("test split of") == 1  # rank 0 alone reports
 
@@ -267,7 +269,7 @@ def test_promoting_a_run_later_measures_the_version_served_by_then(demo_dataset:
     rerun = json.loads((tmp_path / "5.0.1" / "run.json").read_text())
     assert rerun["results"]["promoted"]["model"]["version"] == "5.0.0"  # measured again
     history = runner.invoke(training_cli, ["history", "collage", "--registry-root", models])
-    assert "1.1.0 -> 5.0.0" in history.output and "5.0.0 -> 5.0.1" in history.output
+    assert f"{SHIPPED_COLLAGE} -> 5.0.0" in history.output and "5.0.0 -> 5.0.1" in history.output
     assert "served: 5.0.1" in history.output
 
 
