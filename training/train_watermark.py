@@ -4,10 +4,11 @@
 
 Steps (torchvision-reference style; every number below is an argument):
 1. build a seeded pool of synthetic samples (`datasets.watermarks.WatermarkSynth`) on the
-   training photos, and a validation pool on the same photos with another seed;
+   training photos, and a validation pool on the validation photos (never trained on);
 2. train MarkNet (MobileNetV3-Small + dense head) on random crops: per-cell BCE against the
    mark mask plus image-level BCE on the hottest cell;
-3. choose the score threshold on validation (best recall at precision >= --min-precision);
+3. choose the score threshold on validation (best recall at precision >= --min-precision),
+   i.e. on scenes the model has not seen, as a submitted photo will be;
 4. evaluate on held-out photos (`datasets.sample_photos.split("test")`, never trained on);
 5. export TorchScript and ONNX, check they agree, time both on CPU;
 6. write card.md + meta.json into the registry (`--register ROOT`) and promote (`--promote`).
@@ -16,6 +17,7 @@ Steps (torchvision-reference style; every number below is an argument):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -94,10 +96,13 @@ def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
                desc: str, cache: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
     the same arguments always build the same pixels."""
-    path = cache / f"{split}-{seed}-{count}-{long_side}.pkl" if cache else None
+    photos = sample_photos.split(split)
+    digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
+    path = cache / f"{split}-{digest}-{seed}-{count}-{long_side}.pkl" if cache else None
     if path is not None and path.exists():
         with path.open("rb") as handle:
             return pickle.load(handle)
+    sample_photos.fetch(photos)
     jobs = [(split, seed, index, long_side) for index in range(count)]
     if workers <= 1:
         samples = [_build(job) for job in tqdm(jobs, desc=desc)]
@@ -325,7 +330,7 @@ measuring tapes, printed gowns, jewellery, tattoos (including script words), sur
 markings.
 
 - training photos ({n_train} samples, seed {seed}): {train_photos}
-- validation ({n_val} samples, seed {val_seed}): the same photos, other crops and marks
+- validation ({n_val} samples, seed {val_seed}; chooses the threshold): photos never trained on: {val_photos}
 - test ({n_test} samples, seed {test_seed}): held-out photos never trained on: {test_photos}
 
 ## Command
@@ -354,6 +359,8 @@ max |difference| from eager PyTorch: ONNX {onnx_max_abs_diff:.2e}, TorchScript
 {licenses}
 - fonts (matplotlib wheel): {font_licenses}
 - code and architecture: torchvision (BSD-3-Clause); no pretrained weights used.
+- the weights are learnt from the photos above: the LGPL-3.0 and CC BY-SA 4.0 wallpapers are
+  listed with their authors so that their attribution travels with this card.
 
 ## Limits
 Trained on synthetic marks over {n_photos} photographs: real watermarks come in more styles.
@@ -364,9 +371,10 @@ team are the way to retrain on real marks.
 
 def write_card(args, version, metrics, timings, history, threshold, train_minutes) -> str:
     train_photos = sample_photos.split("train")
+    val_photos = sample_photos.split("val")
     test_photos = sample_photos.split("test")
-    licenses = "\n".join(f"- {p.name} ({p.package} wheel, `{p.relative_path}`): {p.license}; "
-                         f"{p.source}" for p in train_photos + test_photos)
+    licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; "
+                         f"{p.source}" for p in train_photos + val_photos + test_photos)
     font_licenses = "; ".join(sorted({f"{lic}" for lic in FONT_FILES.values()}))
     command = "python -m training.train_watermark " + " ".join(sys.argv[1:])
     return CARD.format(
@@ -375,6 +383,7 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         n_val=args.val_samples, n_test=args.test_samples, seed=args.seed,
         val_seed=args.seed + 1, test_seed=args.seed + 2,
         train_photos=", ".join(p.name for p in train_photos),
+        val_photos=", ".join(p.name for p in val_photos),
         test_photos=", ".join(p.name for p in test_photos), command=command,
         init=(f", starting from `{args.init}` (the run before it; its command is in its card "
               "and meta.json)") if args.init else "",
@@ -395,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train_pool = build_pool("train", args.seed, args.train_samples, args.long_side,
                             args.workers, "training samples", args.cache)
-    val_pool = build_pool("train", args.seed + 1, args.val_samples, args.long_side,
+    val_pool = build_pool("val", args.seed + 1, args.val_samples, args.long_side,
                           args.workers, "validation samples", args.cache)
     test_pool = build_pool("test", args.seed + 2, args.test_samples, args.long_side,
                            args.workers, "test samples", args.cache)
