@@ -95,25 +95,38 @@ def _build(job: tuple[str, int, int, int]) -> tuple[np.ndarray, np.ndarray, dict
 def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
                desc: str, cache: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
-    the same arguments always build the same pixels."""
+    the same arguments always build the same pixels (so a cached pool of another size gives
+    its first samples, and only the rest are built)."""
     photos = sample_photos.split(split)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
-    path = cache / f"{split}-{digest}-{seed}-{count}-{long_side}.pkl" if cache else None
-    if path is not None and path.exists():
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    sample_photos.fetch(photos)
-    jobs = [(split, seed, index, long_side) for index in range(count)]
-    if workers <= 1:
-        samples = [_build(job) for job in tqdm(jobs, desc=desc)]
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            samples = list(tqdm(pool.imap(_build, jobs, chunksize=8), total=count, desc=desc))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            pickle.dump(samples, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    return samples
+    stem = f"{split}-{digest}-{seed}"
+    samples = _cached_prefix(cache, stem, long_side, count) if cache else []
+    if len(samples) < count:
+        sample_photos.fetch(photos)
+        jobs = [(split, seed, index, long_side) for index in range(len(samples), count)]
+        if workers <= 1:
+            samples += [_build(job) for job in tqdm(jobs, desc=desc)]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
+                                     desc=desc))
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            with (cache / f"{stem}-{count}-{long_side}.pkl").open("wb") as handle:
+                pickle.dump(samples, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return samples[:count]
+
+
+def _cached_prefix(cache: Path, stem: str, long_side: int, count: int) -> list:
+    """The first samples of the largest cached pool of this set (all of them up to `count`)."""
+    sizes = sorted((int(path.name.split("-")[-2]), path)
+                   for path in cache.glob(f"{stem}-*-{long_side}.pkl"))
+    if not sizes:
+        return []
+    enough = [entry for entry in sizes if entry[0] >= count]
+    _, path = enough[0] if enough else sizes[-1]
+    with path.open("rb") as handle:
+        return pickle.load(handle)[:count]
 
 
 def cell_targets(mask: np.ndarray) -> np.ndarray:
