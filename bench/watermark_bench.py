@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     other_sizes = compare_det_sizes(args, phi_image, timings)
     table, figures = scorer_table(rows, watermark.settings.fail_at,
                                   watermark.detector.ref.version, tuple(others))
-    console.print(table, width=max(console.width, 36 + 20 * (3 + 2 * len(others))))
+    console.width = max(console.width, 36 + 20 * (3 + 2 * len(others)))
+    console.print(table)
 
     phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")
     phi_table.add_column("set")
