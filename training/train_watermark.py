@@ -294,11 +294,23 @@ def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
     return compare_backends(model, out, long_side)
 
 
-def compare_backends(model: MarkNet, out: Path, long_side: int, runs: int = 30) -> dict[str, float]:
+def compare_backends(model: MarkNet, out: Path, long_side: int, runs: int = 30,
+                     threads: int = 2) -> dict[str, float]:
+    """Both backends on the same input with the same number of threads (the service's)."""
+    training_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _compare_backends(model, out, long_side, runs, threads)
+    finally:
+        torch.set_num_threads(training_threads)
+
+
+def _compare_backends(model: MarkNet, out: Path, long_side: int, runs: int,
+                      threads: int) -> dict[str, float]:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     session = onnxruntime.InferenceSession(str(out / ONNX_FILE), options,
                                            providers=["CPUExecutionProvider"])
     scripted = torch.jit.load(str(out / TORCHSCRIPT_FILE))
