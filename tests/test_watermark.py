@@ -129,8 +129,9 @@ def fake_deb(folder: Path, name: str, files: dict[str, bytes]) -> None:
         f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\n"
         "Description: test\n")
     (folder / "deb").mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "--build", str(root), str(folder / "deb" / f"{name}_1.0-1_all.deb")],
-                   check=True, capture_output=True)
+    package = folder / "deb" / f"{name}_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "--build", str(root), str(package)], check=True,
+                   capture_output=True)
 
 
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs Debian's dpkg-deb")

@@ -355,7 +355,8 @@ measuring tapes, printed gowns, jewellery, tattoos (including script words), sur
 markings.
 
 - training photos ({n_train} samples, seed {seed}): {train_photos}
-- validation ({n_val} samples, seed {val_seed}; chooses the threshold): photos never trained on: {val_photos}
+- validation ({n_val} samples, seed {val_seed}; chooses the threshold): photos never trained
+  on: {val_photos}
 - test ({n_test} samples, seed {test_seed}): held-out photos never trained on: {test_photos}
 
 ## Command
