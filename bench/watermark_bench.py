@@ -1,13 +1,16 @@
 """Watermark and burned-in PHI benchmark on held-out real photos, at the working resolution.
 
     python -m bench.watermark_bench [--marked 150 --clean 150 --phi 100 --seed 7]
+                                    [--compare-versions 1.1]
 
 The photos' backgrounds are the test split of `datasets.sample_photos` (never trained on),
 rendered at a 1200-1600 px long side with and without marks (half the unmarked ones carry a
 hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, side by side:
 
 - three scorers on the same photos: the OCR text rule alone (the baseline), the learned
-  detector alone, and both combined as the `watermark` check does: ROC AUC, precision and
+  detector alone, and both combined as the `watermark` check does (and, with
+  `--compare-versions`, other registered detector versions alone and combined, each at its own
+  registered threshold, beside the shipped one): ROC AUC, precision and
   recall at the shipped threshold (`fail_at`), recall by opacity band and by mark type, false
   positives by hard-negative kind;
 - burned-in PHI: recall of `phi_image` (OCR + PHI text detector) on photos with identifiers
@@ -58,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--det-sizes", default="512,640",
                         help="OCR detector input sizes compared on the burned-in PHI photos")
+    parser.add_argument("--compare-versions", default="",
+                        help="other registered watermark model versions scored on the same "
+                             "photos, e.g. 1.1")
     return parser.parse_args(argv)
 
 
@@ -75,7 +81,20 @@ def build_checks(settings: Settings) -> tuple[WatermarkCheck, PhiImageCheck, Che
     return watermark, phi_image, context
 
 
-def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck):
+def other_versions(watermark: WatermarkCheck, context: CheckContext,
+                   versions: str) -> dict[str, WatermarkCheck]:
+    """The watermark check with other registered model versions (same OCR, same settings)."""
+    checks = {}
+    for version in [value.strip() for value in versions.split(",") if value.strip()]:
+        options = watermark.options.model_copy(deep=True)
+        options.detector.version = version
+        settings = watermark.settings.model_copy(update={"options": options.model_dump()})
+        checks[version] = WatermarkCheck(settings, context)
+    return checks
+
+
+def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
+                      others: dict[str, WatermarkCheck] | None = None):
     synth = WatermarkSynth(sample_photos.split("test"), args.seed, long_side=(1200, 1600),
                            negative_rate=0.5)
     rows, timings = [], defaultdict(list)
@@ -101,8 +120,13 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck)
         timings["total, CPU time of this process"].append(
             (time.process_time() - cpu_started) * 1000)
         first = sample.marks[0] if sample.marks else None
+        compared = {}
+        for version, other in (others or {}).items():  # not timed: not what the service runs
+            other_score = other.calibrated(other.detector.predict(photo.image).score)
+            compared[f"model {version}"] = other_score
+            compared[f"combined {version}"] = 1 - (1 - text_score) * (1 - other_score)
         rows.append({
-            "label": sample.label, "text": text_score, "model": model_score,
+            **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": 1 - (1 - text_score) * (1 - model_score),
             "kind": first.kind if first else None, "band": first.opacity_band if first else None,
             "negatives": sample.negatives, "phi_flagged": bool(phi_findings),
@@ -141,13 +165,17 @@ def compare_det_sizes(args, phi_image: PhiImageCheck, timings) -> dict[str, list
     return results
 
 
-def scorer_table(rows, fail_at: float) -> tuple[Table, dict]:
+def scorer_table(rows, fail_at: float, shipped: str = "",
+                 compared: tuple[str, ...] = ()) -> tuple[Table, dict]:
     labels = np.array([r["label"] for r in rows])
     table = Table(title=f"watermark: held-out photos ({labels.sum()} marked, "
                         f"{len(labels) - labels.sum()} unmarked), threshold = fail_at {fail_at}")
-    scorers = ("text", "model", "combined")
-    names = {"text": "OCR text rule (baseline)", "model": "learned detector",
-             "combined": "combined (shipped)"}
+    scorers = ("text", "model", "combined",
+               *(f"{part} {version}" for version in compared for part in ("model", "combined")))
+    names = {"text": "OCR text rule (baseline)", "model": f"learned detector {shipped}".strip(),
+             "combined": f"combined {shipped} (shipped)".replace("  ", " "),
+             **{f"model {v}": f"detector {v} alone" for v in compared},
+             **{f"combined {v}": f"combined {v}" for v in compared}}
     table.add_column("figure")
     for scorer in scorers:
         table.add_column(names[scorer], justify="right")
@@ -188,8 +216,9 @@ def plot_roc(rows, path: Path) -> None:
 
     labels = np.array([r["label"] for r in rows])
     figure, axis = plt.subplots(figsize=(5, 5))
+    compared = [key for key in rows[0] if key.startswith(("model ", "combined "))]
     for scorer, name in (("text", "OCR text rule"), ("model", "learned detector"),
-                         ("combined", "combined")):
+                         ("combined", "combined"), *((key, key) for key in compared)):
         scores = np.array([r[scorer] for r in rows])
         fpr, tpr, _ = roc_curve(labels, scores)
         axis.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
@@ -207,17 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings()
-    watermark, phi_image, _ = build_checks(settings)
+    watermark, phi_image, context = build_checks(settings)
+    others = other_versions(watermark, context, args.compare_versions)
     console.print(f"OCR {watermark.ocr.model.version}, detector {watermark.detector.ref.version} "
                   f"({watermark.options.detector.backend}, threshold "
                   f"{watermark.detector.threshold}), PHI detector {phi_image.detector.name}")
     phi_image.detector.analyze("warm-up 12/03/2024", context="ocr")
 
-    rows, timings = run_watermark_set(args, watermark, phi_image)
+    rows, timings = run_watermark_set(args, watermark, phi_image, others)
     shipped_size = f"det{watermark.ocr.options.det_max_side}"
     phi_rows = run_phi_set(args, phi_image, timings, shipped_size)
     other_sizes = compare_det_sizes(args, phi_image, timings)
-    table, figures = scorer_table(rows, watermark.settings.fail_at)
+    table, figures = scorer_table(rows, watermark.settings.fail_at,
+                                  watermark.detector.ref.version, tuple(others))
+    console.width = max(console.width, 36 + 20 * (3 + 2 * len(others)))
     console.print(table)
 
     phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")

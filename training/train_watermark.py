@@ -4,10 +4,11 @@
 
 Steps (torchvision-reference style; every number below is an argument):
 1. build a seeded pool of synthetic samples (`datasets.watermarks.WatermarkSynth`) on the
-   training photos, and a validation pool on the same photos with another seed;
+   training photos, and a validation pool on the validation photos (never trained on);
 2. train MarkNet (MobileNetV3-Small + dense head) on random crops: per-cell BCE against the
    mark mask plus image-level BCE on the hottest cell;
-3. choose the score threshold on validation (best recall at precision >= --min-precision);
+3. choose the score threshold on validation (best recall at precision >= --min-precision),
+   i.e. on scenes the model has not seen, as a submitted photo will be;
 4. evaluate on held-out photos (`datasets.sample_photos.split("test")`, never trained on);
 5. export TorchScript and ONNX, check they agree, time both on CPU;
 6. write card.md + meta.json into the registry (`--register ROOT`) and promote (`--promote`).
@@ -16,6 +17,7 @@ Steps (torchvision-reference style; every number below is an argument):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -93,22 +95,38 @@ def _build(job: tuple[str, int, int, int]) -> tuple[np.ndarray, np.ndarray, dict
 def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
                desc: str, cache: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
-    the same arguments always build the same pixels."""
-    path = cache / f"{split}-{seed}-{count}-{long_side}.pkl" if cache else None
-    if path is not None and path.exists():
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    jobs = [(split, seed, index, long_side) for index in range(count)]
-    if workers <= 1:
-        samples = [_build(job) for job in tqdm(jobs, desc=desc)]
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            samples = list(tqdm(pool.imap(_build, jobs, chunksize=8), total=count, desc=desc))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            pickle.dump(samples, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    return samples
+    the same arguments always build the same pixels (so a cached pool of another size gives
+    its first samples, and only the rest are built)."""
+    photos = sample_photos.split(split)
+    digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
+    stem = f"{split}-{digest}-{seed}"
+    samples = _cached_prefix(cache, stem, long_side, count) if cache else []
+    if len(samples) < count:
+        sample_photos.fetch(photos)
+        jobs = [(split, seed, index, long_side) for index in range(len(samples), count)]
+        if workers <= 1:
+            samples += [_build(job) for job in tqdm(jobs, desc=desc)]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
+                                     desc=desc))
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            with (cache / f"{stem}-{count}-{long_side}.pkl").open("wb") as handle:
+                pickle.dump(samples, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return samples[:count]
+
+
+def _cached_prefix(cache: Path, stem: str, long_side: int, count: int) -> list:
+    """The first samples of the largest cached pool of this set (all of them up to `count`)."""
+    sizes = sorted((int(path.name.split("-")[-2]), path)
+                   for path in cache.glob(f"{stem}-*-{long_side}.pkl"))
+    if not sizes:
+        return []
+    enough = [entry for entry in sizes if entry[0] >= count]
+    _, path = enough[0] if enough else sizes[-1]
+    with path.open("rb") as handle:
+        return pickle.load(handle)[:count]
 
 
 def cell_targets(mask: np.ndarray) -> np.ndarray:
@@ -276,11 +294,23 @@ def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
     return compare_backends(model, out, long_side)
 
 
-def compare_backends(model: MarkNet, out: Path, long_side: int, runs: int = 30) -> dict[str, float]:
+def compare_backends(model: MarkNet, out: Path, long_side: int, runs: int = 30,
+                     threads: int = 2) -> dict[str, float]:
+    """Both backends on the same input with the same number of threads (the service's)."""
+    training_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _compare_backends(model, out, long_side, runs, threads)
+    finally:
+        torch.set_num_threads(training_threads)
+
+
+def _compare_backends(model: MarkNet, out: Path, long_side: int, runs: int,
+                      threads: int) -> dict[str, float]:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     session = onnxruntime.InferenceSession(str(out / ONNX_FILE), options,
                                            providers=["CPUExecutionProvider"])
     scripted = torch.jit.load(str(out / TORCHSCRIPT_FILE))
@@ -325,7 +355,8 @@ measuring tapes, printed gowns, jewellery, tattoos (including script words), sur
 markings.
 
 - training photos ({n_train} samples, seed {seed}): {train_photos}
-- validation ({n_val} samples, seed {val_seed}): the same photos, other crops and marks
+- validation ({n_val} samples, seed {val_seed}; chooses the threshold): photos never trained
+  on: {val_photos}
 - test ({n_test} samples, seed {test_seed}): held-out photos never trained on: {test_photos}
 
 ## Command
@@ -354,6 +385,8 @@ max |difference| from eager PyTorch: ONNX {onnx_max_abs_diff:.2e}, TorchScript
 {licenses}
 - fonts (matplotlib wheel): {font_licenses}
 - code and architecture: torchvision (BSD-3-Clause); no pretrained weights used.
+- the weights are learnt from the photos above: the LGPL-3.0 and CC BY-SA 4.0 wallpapers are
+  listed with their authors so that their attribution travels with this card.
 
 ## Limits
 Trained on synthetic marks over {n_photos} photographs: real watermarks come in more styles.
@@ -364,9 +397,10 @@ team are the way to retrain on real marks.
 
 def write_card(args, version, metrics, timings, history, threshold, train_minutes) -> str:
     train_photos = sample_photos.split("train")
+    val_photos = sample_photos.split("val")
     test_photos = sample_photos.split("test")
-    licenses = "\n".join(f"- {p.name} ({p.package} wheel, `{p.relative_path}`): {p.license}; "
-                         f"{p.source}" for p in train_photos + test_photos)
+    licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; "
+                         f"{p.source}" for p in train_photos + val_photos + test_photos)
     font_licenses = "; ".join(sorted({f"{lic}" for lic in FONT_FILES.values()}))
     command = "python -m training.train_watermark " + " ".join(sys.argv[1:])
     return CARD.format(
@@ -375,6 +409,7 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         n_val=args.val_samples, n_test=args.test_samples, seed=args.seed,
         val_seed=args.seed + 1, test_seed=args.seed + 2,
         train_photos=", ".join(p.name for p in train_photos),
+        val_photos=", ".join(p.name for p in val_photos),
         test_photos=", ".join(p.name for p in test_photos), command=command,
         init=(f", starting from `{args.init}` (the run before it; its command is in its card "
               "and meta.json)") if args.init else "",
@@ -395,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train_pool = build_pool("train", args.seed, args.train_samples, args.long_side,
                             args.workers, "training samples", args.cache)
-    val_pool = build_pool("train", args.seed + 1, args.val_samples, args.long_side,
+    val_pool = build_pool("val", args.seed + 1, args.val_samples, args.long_side,
                           args.workers, "validation samples", args.cache)
     test_pool = build_pool("test", args.seed + 2, args.test_samples, args.long_side,
                            args.workers, "test samples", args.cache)
