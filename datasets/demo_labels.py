@@ -23,7 +23,8 @@ from PIL import Image
 from rich.progress import track
 
 from datasets.collage import build
-from datasets.staff_dataset import PHOTOS, DatasetWriter, LabelledItem, file_sha256
+from datasets.staff_dataset import PHOTOS, DatasetWriter, LabelledItem
+from models.registry import sha256_of
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -60,7 +61,7 @@ def write_demo(out: Path, count: int, members: int, seed: int, check: str = "col
                                                      description="building demo photos")):
             path = Path(staging) / f"{index}.jpg"
             path.write_bytes(jpeg_bytes(Image.fromarray(image)))
-            sha256 = file_sha256(path)
+            sha256 = sha256_of(path)
             relative = f"{PHOTOS}/{sha256}.jpg"
             files[relative] = path
             items.append(LabelledItem(check=check, label=label,

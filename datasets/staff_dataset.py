@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from models.registry import sha256_of
+
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.jsonl"
 DATASET_INFO = "dataset.json"
@@ -83,14 +85,6 @@ def split_members(members: list[str], fractions: dict[str, float], seed: int) ->
     for member in order[position:]:
         assignment[member] = "train"
     return assignment
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class DatasetWriter:
@@ -171,7 +165,7 @@ def card(info: dict[str, Any]) -> str:
 def write_checksums(directory: Path) -> None:
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != CHECKSUMS)
     (directory / CHECKSUMS).write_text("".join(
-        f"{file_sha256(p)}  {p.relative_to(directory).as_posix()}\n" for p in files))
+        f"{sha256_of(p)}  {p.relative_to(directory).as_posix()}\n" for p in files))
 
 
 class StaffDataset:
@@ -196,7 +190,7 @@ class StaffDataset:
         for line in listed:
             expected, relative = line.split("  ", 1)
             path = self.directory / relative
-            if not path.is_file() or file_sha256(path) != expected:
+            if not path.is_file() or sha256_of(path) != expected:
                 raise DatasetError(f"dataset file {relative} is missing or does not match "
                                    "its checksum")
 

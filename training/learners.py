@@ -93,6 +93,15 @@ class Learner(ABC):
         return np.array(scores, dtype=np.float64)
 
 
+def _with_weights(network: nn.Module, init: ModelVersion | Path | None,
+                  filename: str) -> nn.Module:
+    """The network with the state dict of `init` (a registered version's file or a path)."""
+    if init is not None:
+        path = init.path(filename) if isinstance(init, ModelVersion) else init
+        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return network
+
+
 def _bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels.float())
 
@@ -125,10 +134,7 @@ class CollageLearner(Learner):
 
         self._started_from = init if isinstance(init, ModelVersion) else None
         network = CollageNet()
-        if init is not None:
-            path = init.path(self.WEIGHTS) if isinstance(init, ModelVersion) else init
-            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return network
+        return _with_weights(network, init, self.WEIGHTS)
 
     def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
              rng: np.random.Generator) -> torch.Tensor:
@@ -263,10 +269,7 @@ class ProcedureLearner(Learner):
         if isinstance(init, ModelVersion) and self.WEIGHTS not in init.files:
             raise ValueError(f"{init.name} {init.version} has no PyTorch weights ({self.WEIGHTS})"
                              " to start from; set init = \"scratch\" in the config")
-        if init is not None:
-            path = init.path(self.WEIGHTS) if isinstance(init, ModelVersion) else init
-            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return network
+        return _with_weights(network, init, self.WEIGHTS)
 
     def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
              rng: np.random.Generator) -> torch.Tensor:
