@@ -61,12 +61,12 @@ class PreparedPhoto:
     image: np.ndarray | None = None  # upright RGB at the working resolution
     decoded_size: tuple[int, int] | None = None  # what the decoder produced, before resizing
     problem: DecodeProblem | None = None
-    stored_bytes: bytes | None = None
+    stored_bytes: bytes | None = None  # set with keep_stored_copy, which hashes them once
+    stored_sha256: str | None = None
     # Results several checks need (OCR text, faces, perceptual hashes), computed once.
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
     _key_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _locks_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _stored_digest: tuple[bytes, str] | None = field(default=None, repr=False)
 
     def derive(self, key: str, compute: Callable[[PreparedPhoto], T]) -> T:
         """`compute(self)` the first time `key` is asked for; the same result afterwards.
@@ -97,15 +97,11 @@ class PreparedPhoto:
             **extra,
         )
 
-    @property
-    def stored_sha256(self) -> str | None:
-        """Hashed once: storage, the photo index and the response all ask for it."""
-        if not self.stored_bytes:
-            return None
-        if self._stored_digest is None or self._stored_digest[0] is not self.stored_bytes:
-            self._stored_digest = (self.stored_bytes,
-                                   hashlib.sha256(self.stored_bytes).hexdigest())
-        return self._stored_digest[1]
+    def keep_stored_copy(self, stored: bytes | None) -> None:
+        """The copy the service keeps, hashed once: storage, the photo index and the response
+        all ask for its sha256."""
+        self.stored_bytes = stored
+        self.stored_sha256 = hashlib.sha256(stored).hexdigest() if stored else None
 
 
 def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
@@ -146,7 +142,7 @@ def restore_stored(photo_id: str, part: str, view: View | None, stored: bytes, *
     and the identifying metadata recorded when it was uploaded."""
     photo = inspect_upload(photo_id, part, view, stored, limits)
     photo.sha256, photo.upload_size, photo.metadata = upload_sha256, upload_size, metadata
-    photo.stored_bytes = stored
+    photo.keep_stored_copy(stored)
     return photo
 
 
@@ -189,9 +185,9 @@ def make_stored_copy(photo: PreparedPhoto) -> None:
     if photo.stored_bytes is not None:
         return
     try:
-        photo.stored_bytes = strip_metadata(photo.data, photo.format, photo.orientation)
+        photo.keep_stored_copy(strip_metadata(photo.data, photo.format, photo.orientation))
     except StripError:
-        photo.stored_bytes = None
+        photo.keep_stored_copy(None)
 
 
 # ---------------------------------------------------------------- helpers

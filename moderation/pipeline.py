@@ -141,7 +141,12 @@ class ModerationPipeline:
 
     def restore(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
         """A stored submission, rebuilt from its stored photos for re-scoring."""
-        return self._assemble(submission, photos)
+        timings: dict[str, float] = {}
+        with _timed(timings, "decode"):
+            self._decode_all(photos)
+        prepared = self._assemble(submission, photos)
+        prepared.timings_ms.update(timings)
+        return prepared
 
     def _assemble(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
         procedure = self.taxonomy.get(submission.procedure)
@@ -153,9 +158,7 @@ class ModerationPipeline:
 
     def score(self, prepared: PreparedSubmission) -> ScoreResult:
         started = time.perf_counter()
-        timings = dict(prepared.timings_ms)
-        with _timed(timings, "decode"):
-            self._decode_all(prepared.photos)
+        timings = dict(prepared.timings_ms)  # decoding was done by prepare or restore
         findings: list[Finding] = []
         # Checks are independent: they run side by side (numpy, OpenCV and the model runtimes
         # release the GIL), and their findings come back in registry order.

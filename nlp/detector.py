@@ -65,13 +65,9 @@ class CandidateUrlRecognizer(UrlRecognizer):
         super().__init__()
         self.tlds = set(re.findall(r"\(\?:([a-z]+)\)", UrlRecognizer.BASE_URL_REGEX))
 
-    MAX_CANDIDATES = 40  # beyond, the North American and "+" patterns still answer
-
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        results, tried = [], 0
+        results = []
         for match in self.CANDIDATE.finditer(text):
-            if tried >= self.MAX_CANDIDATES:
-                break
             if match.group("tld").lower() not in self.tlds:
                 continue
             value = match.group().rstrip(".,;:")
