@@ -223,7 +223,8 @@ def main() -> None:
     console.print(f"{len(photos)} photos: {dict(Counter(p.category for p, _ in photos))}")
 
     if args.classifier_dir:
-        classifiers = [RegionClassifier(ModelVersion.read(folder)) for folder in args.classifier_dir]
+        classifiers = [RegionClassifier(ModelVersion.read(folder))
+                       for folder in args.classifier_dir]
     else:
         from models.region_classifier import load_promoted
 
