@@ -2,6 +2,7 @@
 service's CPU goes, measured as CPU seconds rather than wall time (the machine is shared).
 
     .venv/bin/python bench/check_cpu.py [--repeats 5] [--profile out.prof]
+                                        [--compare ocr.det_model=wheel,nudenet.model=fp32]
 
 The submission is bench/score_latency.py's: 2 photo sets of 12-MP JPEGs and a 300-word note.
 Stages run one after another on one thread (each model runtime keeps its own threads, which
@@ -87,40 +88,69 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed runs here")
+    parser.add_argument("--compare", default="", help=(
+        "also score with these [models] settings changed (section.key=value, comma-separated), "
+        "in the same run, alternating: a column per configuration"))
     args = parser.parse_args()
     console = Console()
     photos = [twelve_megapixel_jpeg(base, seed) for seed, base in enumerate(real_base_photos())]
+    variants = {"configured": {}}
+    if args.compare:
+        variants[f"with {args.compare}"] = _overrides(args.compare)
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=Path(data_dir))
-        pipeline = ModerationPipeline.from_settings(settings)
+        pipelines = {}
+        for label, overrides in variants.items():
+            settings = Settings(data_dir=Path(data_dir) / str(len(pipelines)))
+            models = {section: {**values, **overrides.get(section, {})}
+                      for section, values in settings.models.items()}
+            pipelines[label] = ModerationPipeline.from_settings(
+                settings.model_copy(update={"models": models}))
         derived = DerivedTimer()
         derived.install()
-        run_once(pipeline, photos, -1, derived)  # warm-up: lazy loads, first-call allocations
+        for pipeline in pipelines.values():  # warm-up: lazy loads, first-call allocations
+            run_once(pipeline, photos, -1, derived)
         profiler = cProfile.Profile() if args.profile else None
-        runs = []
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label in pipelines}
         for number in range(args.repeats):
-            if profiler:
-                profiler.enable()
-            runs.append(run_once(pipeline, photos, number, derived))
-            if profiler:
-                profiler.disable()
+            for label, pipeline in pipelines.items():
+                if profiler and label == "configured":
+                    profiler.enable()
+                runs[label].append(run_once(pipeline, photos, number, derived))
+                if profiler:
+                    profiler.disable()
         if profiler:
             profiler.dump_stats(args.profile)
-    stages = sorted({name for run in runs for name in run},
-                    key=lambda name: -statistics.median(run.get(name, 0.0) for run in runs))
-    totals = [sum(run.values()) for run in runs]
+    first = runs["configured"]
+    stages = sorted({name for run in first for name in run},
+                    key=lambda name: -statistics.median(run.get(name, 0.0) for run in first))
     table = Table(title=f"CPU ms per typical submission (4 x 12-MP JPEG + note), median of "
                         f"{args.repeats}; load average {os.getloadavg()[0]:.1f} on "
                         f"{os.cpu_count()} cores")
     table.add_column("stage")
-    table.add_column("CPU ms", justify="right")
+    for label in runs:
+        table.add_column(f"CPU ms, {label}" if len(runs) > 1 else "CPU ms", justify="right")
     table.add_column("share", justify="right")
-    total = statistics.median(totals)
+    total = statistics.median(sum(run.values()) for run in first)
     for name in stages:
-        ms = statistics.median(run.get(name, 0.0) for run in runs) * 1000
-        table.add_row(name, f"{ms:.1f}", f"{ms / (total * 1000):.0%}")
-    table.add_row("[bold]total", f"[bold]{total * 1000:.1f}", "")
+        cells = [f"{statistics.median(run.get(name, 0.0) for run in label_runs) * 1000:.1f}"
+                 for label_runs in runs.values()]
+        ms = statistics.median(run.get(name, 0.0) for run in first) * 1000
+        table.add_row(name, *cells, f"{ms / (total * 1000):.0%}")
+    totals = [statistics.median(sum(run.values()) for run in label_runs) * 1000
+              for label_runs in runs.values()]
+    table.add_row("[bold]total", *[f"[bold]{ms:.1f}" for ms in totals], "")
     console.print(table)
+
+
+def _overrides(text: str) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not (section and name and value):
+            raise SystemExit(f"--compare takes section.key=value items, not {item!r}")
+        overrides.setdefault(section, {})[name] = value
+    return overrides
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import onnxruntime
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.mtcnn import nms
 from models.onnx_runtime import cpu_session
@@ -86,6 +87,7 @@ class BodyPartDetectorConfig:
     min_score: float = 0.25
     nms_iou: float = 0.45
     threads: int = 1
+    model: str = "fp32"  # the wheel's 320n.onnx; "int8": a static INT8 copy (models.quantize)
 
 
 @dataclass
@@ -93,8 +95,19 @@ class BodyPartDetector:
     config: BodyPartDetectorConfig = field(default_factory=BodyPartDetectorConfig)
 
     def __post_init__(self) -> None:
-        self._session = _session(str(model_file()), self.config.threads)
+        self._session = _session(_model_path(self.config.model), self.config.threads)
         self._input = self._session.get_inputs()[0].name
+
+    def with_model(self, model: str) -> BodyPartDetector:
+        """This detector running `model` ("fp32" or "int8") instead."""
+        if model != self.config.model:
+            self.config.model = model
+            self.__post_init__()
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return "nudenet-320n" + ("-int8" if self.config.model == "int8" else "")
 
     def detect(self, rgb: np.ndarray) -> list[BodyPart]:
         """Body parts in `rgb` (H, W, 3 uint8), in its pixels, best first."""
@@ -131,6 +144,25 @@ class BodyPartDetector:
         ]
 
 
+def _model_path(model: str) -> str:
+    if model == "int8":
+        from models.quantize import int8_model
+        return str(int8_model("nudenet"))
+    if model != "fp32":
+        raise ValueError(f"the body-part detector's model is \"fp32\" or \"int8\", not {model!r}")
+    return str(model_file())
+
+
+class NudeNetOptions(BaseModel):
+    """`[models.nudenet]` in settings: which copy of the model every check runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["fp32", "int8"] = Field("fp32", description=(
+        "the wheel's 320n.onnx, or a static INT8 copy built here by "
+        "`python -m models.quantize --models nudenet` (not shipped: README, licences)"))
+
+
 @lru_cache(maxsize=4)
 def _session(path: str, threads: int) -> onnxruntime.InferenceSession:
     """One ONNX Runtime session per process and model file (sessions are safe to share)."""
@@ -147,4 +179,6 @@ def body_parts_of(photo: PreparedPhoto, detector: BodyPartDetector) -> list[Body
 def shared_body_part_detector(context: CheckContext,
                               build: Callable[[], BodyPartDetector] = BodyPartDetector
                               ) -> BodyPartDetector:
-    return context.shared(SHARED_NAME, build)
+    """The service's one body-part detector, running the model `[models.nudenet]` names."""
+    options = NudeNetOptions.model_validate(context.settings.models.get("nudenet", {}))
+    return context.shared(SHARED_NAME, lambda: build().with_model(options.model))

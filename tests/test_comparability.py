@@ -11,7 +11,9 @@ from PIL import Image
 
 from datasets import comparability as pair_data
 from datasets.open_photos import by_name
-from models.comparability import photometry, register
+import cv2
+
+from models.comparability import _grey, _ratio_matches, photometry, register
 from moderation.pipeline import ModerationPipeline
 from moderation.settings import Settings
 from tests.conftest import submission_json
@@ -40,6 +42,19 @@ def test_each_mismatch_shows_in_its_own_unit(case: pair_data.PairCase) -> None:
     darker = photometry(case.before, case.mismatched_after["exposure_minus_1.5ev"])
     assert brighter.exposure_difference_ev > 0.9 and darker.exposure_difference_ev < -1.2
     assert photometry(case.before, case.mismatched_after["colour_cast"]).colour_shift_delta_ab > 8
+
+
+@pytest.mark.parametrize("after", ["matched", "scale_2x", "different_view"])
+def test_feature_matches_are_opencv_brute_force_s(case: pair_data.PairCase, after: str) -> None:
+    orb = cv2.ORB_create(nfeatures=2000, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    other = case.matched_after if after == "matched" else case.mismatched_after[after]
+    _, train = orb.detectAndCompute(_grey(case.before)[0], None)
+    _, query = orb.detectAndCompute(_grey(other)[0], None)
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query, train, k=2)
+    expected = [(m.queryIdx, m.trainIdx) for m, *rest in pairs
+                if rest and m.distance < 0.8 * rest[0].distance]
+    assert len(expected) >= 15
+    assert _ratio_matches(query, train) == expected
 
 
 def jpeg(rgb: np.ndarray) -> bytes:
