@@ -474,8 +474,18 @@ def bench_latency(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
     comparability_ms = timed(lambda: check._observe(_photo("set1/before", working),
                                                     _photo("set1/after", other))) / 2
     decode_text = f"{decode:.0f} ms (Pillow decode, 12 MP)"
+    previous_rows = []
+    if args.collage_previous:
+        found = ModelRegistry.default(SETTINGS.data_dir).get("collage", args.collage_previous)
+        if found is not None:
+            previous = CollageScorer(found, COLLAGE.options.get("band_score", 0.9))
+            previous_ms = timed(lambda: previous.score(working))
+            previous_rows.append(("latency", f"  collage per photo, the previous version "
+                                             f"{args.collage_previous}", f"{previous_ms:.0f} ms",
+                                  decode_text, ""))
     return [
         ("latency", "collage per photo (model + seams)", f"{collage_ms:.0f} ms", decode_text, ""),
+        *previous_rows,
         ("latency", "duplicate per photo (fingerprint + lookup at 10^6)", f"{duplicate_ms:.0f} ms",
          decode_text, ""),
         ("latency", "comparability per photo (half a pair, faces included)",
