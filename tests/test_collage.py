@@ -136,7 +136,8 @@ def test_a_gutter_is_one_cut_and_many_courses_many() -> None:
     from models.collage import Seam, combiner_features
 
     # A gutter: its band and an edge on either side of it, 2% of the width apart.
-    gutter = [Seam("vertical", 450, 0, 600, "band", 1.0), Seam("vertical", 441, 0, 600, "edge", 0.9),
+    gutter = [Seam("vertical", 450, 0, 600, "band", 1.0),
+              Seam("vertical", 441, 0, 600, "edge", 0.9),
               Seam("vertical", 459, 0, 600, "edge", 0.9)]
     features = combiner_features(0.5, gutter, 900, 600)
     assert features["parallel_seams"] == 3 and features["equal_panels"] == 0.0  # 1.5.0's view

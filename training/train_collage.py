@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     with Progress() as progress:
         train_x, train_y, _ = make_arrays("train", args.train_count, args.seed, cache,
                                           "building training examples", progress)
-        val_x, val_y, val_kinds = make_arrays(args.val_split, args.val_count, args.seed + 1000, cache,
-                                              "building validation examples", progress)
+        val_x, val_y, val_kinds = make_arrays(args.val_split, args.val_count, args.seed + 1000,
+                                              cache, "building validation examples", progress)
     network = CollageNet()
     if args.init_from:
         network.load_state_dict(_registered_weights(args.init_from))
@@ -250,8 +250,9 @@ gutters, borders and labels, panels abutting without a gutter) in one uploaded p
   quality 65-95, plus procedurally drawn hard negatives (`datasets.collage.drawn_architecture`:
   tiled and brick walls, planks, ruled pages, doors and windows, lying or upright, in colour or
   grey).
-  Validation (picks the epoch kept): `build("{args.val_split}", {args.val_count}, seed={args.seed + 1000})`,
-  {"the *val* photos below, which training never sees" if args.val_split == "val" else "the same photos"}.
+  Validation (picks the epoch kept): `build("{args.val_split}", {args.val_count},
+  seed={args.seed + 1000})`, {"the *val* photos below, which training never sees"
+                              if args.val_split == "val" else "the same photos"}.
   The held-out photos (`datasets.open_photos`, split "test") are never used here.
 - Command: `{command}`
 - Seed: {args.seed}; epochs {args.epochs}, batch {args.batch_size}, AdamW lr {args.lr}, one-cycle{
