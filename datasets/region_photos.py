@@ -359,8 +359,9 @@ def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
     detector = FaceDetector(FaceDetectorConfig(detect_side=1024, min_face_fraction=0.03,
                                                zoom_out_canvases=()))
     counts: dict[str, int] = {}
+    groups: dict[str, str] = {}
 
-    def save(image: np.ndarray, category: str) -> None:
+    def save(image: np.ndarray, category: str, group: str) -> None:
         folder = out_dir / folder_name(CATEGORY_REGIONS[category])
         folder.mkdir(parents=True, exist_ok=True)
         index = counts.get(folder.name, 0)
@@ -368,37 +369,56 @@ def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
         tile = Image.fromarray(image)
         tile.thumbnail((size * 2, size * 2))
         tile.save(folder / f"{index:05d}.jpg", quality=92)
+        groups[f"{folder.name}/{index:05d}.jpg"] = group
 
     for source in TRAIN_PEOPLE_SOURCES:
         image = load_source(source, cache_dir)
         height, width = image.shape[:2]
         faces = [f for f in detector.detect(image) if f.score > 0.95]
-        for face in faces:
+        for number, face in enumerate(faces):
             for _ in range(crops_per_face):
                 for category, box in crops_for_face(face, 0.25, rng).items():
                     crop = clip_box(box, width, height)
                     if crop is not None and min(crop[2], crop[3]) >= 24:
                         x, y, w, h = crop
                         save(image[y:y + h, x:x + w], "face_frontal" if category.startswith("face")
-                             else category)
+                             else category, f"person:{short_name(source)}#{number}")
         for _ in range(scene_crops):
             patch = _background_patch(image, faces, rng)
             if patch is not None:
-                save(patch, "non_human")
+                save(patch, "non_human", f"background:{short_name(source)}")
     for source, torsos in TRAIN_TORSO_BOXES.items() if torso_sources else ():
         image = load_source(source, cache_dir)
         height, width = image.shape[:2]
-        for box in torsos:
+        for number, box in enumerate(torsos):
             for _ in range(crops_per_face):
                 crop = clip_box(_jittered(box, 0.15, rng), width, height)
                 if crop is not None:
                     x, y, w, h = crop
-                    save(image[y:y + h, x:x + w], "torso")
+                    save(image[y:y + h, x:x + w], "torso", f"torso:{short_name(source)}#{number}")
     for source in TRAIN_SCENE_SOURCES + (TRAIN_MORE_SCENE_SOURCES if more_scenes else ()):
         image = load_source(source, cache_dir)
         for _ in range(max(1, scene_crops // 4)):
-            save(_random_patch(image, rng), "non_human")
+            save(_random_patch(image, rng), "non_human", f"scene:{short_name(source)}")
+    write_groups(out_dir, groups)
     return counts
+
+
+GROUPS_FILE = "groups.json"
+
+
+def short_name(source: str) -> str:
+    """`sample1`, `faces`, `samples`, `kde_path`, `brick`: a source's name without its package."""
+    return source.rsplit("/", 1)[-1].split(":")[-1].removesuffix(".jpg")
+
+
+def write_groups(out_dir: Path, groups: dict[str, str]) -> None:
+    """`groups.json` beside the label folders: which person (or scene) each crop was cut from,
+    so that training can hold out whole people (`person:`, `torso:`) and whole scenes for
+    validation. The label folders alone (what the trainer reads as data) are unchanged by it."""
+    (out_dir / GROUPS_FILE).write_text(json.dumps(
+        {"about": "crop (folder/file) -> the person or scene it was cut from "
+                  "(datasets/region_photos.py)", "groups": groups}, indent=0, sort_keys=True) + "\n")
 
 
 def folder_name(regions: Iterable[str]) -> str:

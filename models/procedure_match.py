@@ -46,6 +46,8 @@ class ProcedureMatchOptions(BaseModel):
     classifier: str = Field(MODEL_NAME, description="registry name of the region classifier; "
                                                     "empty: detectors only")
     classifier_weight: float = Field(0.9, ge=0, le=1)
+    classifier_flip: bool = Field(False, description="average the classifier over the photo and "
+                                                     "its mirror image (twice its cost)")
     shown_at: float = Field(0.5, ge=0, le=1, description="a region counts as shown from here")
     face_min_height: float = 0.12
     feature_min_height: float = 0.22
@@ -83,8 +85,9 @@ class ProcedureMatchCheck(Check):
         self.classifier: RegionClassifier | None = None
         if options.classifier:
             self.classifier = context.shared(
-                f"classifier:{options.classifier}",
-                lambda: load_promoted(context.data_dir, options.classifier, options.threads))
+                f"classifier:{options.classifier}:flip={options.classifier_flip}",
+                lambda: load_promoted(context.data_dir, options.classifier, options.threads,
+                                      options.classifier_flip))
 
     @property
     def model(self) -> ModelRef:
@@ -109,7 +112,8 @@ class ProcedureMatchCheck(Check):
         parts = body_parts_of(photo, self.bodies) if self.bodies else []
         estimate = estimate_regions(faces, parts, width, height, self.options.rules)
         if self.classifier is not None:
-            predicted = photo.derive(f"regions:{self.classifier.model.version}",
+            predicted = photo.derive(f"regions:{self.classifier.model.version}"
+                                     f":flip={self.classifier.flip}",
                                      lambda p: self.classifier.predict(p.image))
             estimate = estimate.combined_with(self._on_scale(predicted.regions),
                                               self.options.classifier_weight)

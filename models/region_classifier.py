@@ -82,10 +82,11 @@ class ClassifierOutput:
 class RegionClassifier:
     """An exported classifier, run with ONNX Runtime on CPU."""
 
-    def __init__(self, model: ModelVersion, threads: int = 1) -> None:
+    def __init__(self, model: ModelVersion, threads: int = 1, flip: bool = False) -> None:
         from models.onnx_runtime import cpu_session
 
         model.verify()
+        self.flip = flip  # average with the mirrored photo (test-time augmentation)
         labels = json.loads(model.path(LABELS_FILE).read_text())
         self.model = model
         self.regions: list[str] = labels["regions"]
@@ -94,24 +95,27 @@ class RegionClassifier:
         self._session = cpu_session(model.path(ONNX_FILE), threads)
 
     def predict(self, rgb: np.ndarray) -> ClassifierOutput:
-        region_logits, procedure_logits = self._session.run(
-            None, {"image": preprocess(rgb, self.image_size)})
-        regions = 1 / (1 + np.exp(-region_logits[0]))
+        pixels = preprocess(rgb, self.image_size)
+        if self.flip:  # one run, a batch of two: the photo and its mirror image
+            pixels = np.concatenate([pixels, pixels[..., ::-1]])
+        region_logits, procedure_logits = self._session.run(None, {"image": pixels})
+        regions = (1 / (1 + np.exp(-region_logits))).mean(axis=0)
         output = ClassifierOutput(
             regions={name: float(p) for name, p in zip(self.regions, regions, strict=True)},
             procedures={})
         if self.procedures:
-            logits = procedure_logits[0][: len(self.procedures)]
-            probs = np.exp(logits - logits.max())
-            probs /= probs.sum()
+            logits = procedure_logits[:, : len(self.procedures)]
+            probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = (probs / probs.sum(axis=1, keepdims=True)).mean(axis=0)
             output.procedures = {name: float(p) for name, p in zip(self.procedures, probs, strict=True)}
         return output
 
 
-def load_promoted(data_dir: Path, name: str = MODEL_NAME, threads: int = 1) -> RegionClassifier | None:
+def load_promoted(data_dir: Path, name: str = MODEL_NAME, threads: int = 1,
+                  flip: bool = False) -> RegionClassifier | None:
     """The promoted classifier (DATA_DIR/models first, then the shipped one), or None."""
     version = ModelRegistry.default(data_dir).promoted(name)
-    return None if version is None else RegionClassifier(version, threads)
+    return None if version is None else RegionClassifier(version, threads, flip)
 
 
 def export_onnx(net: RegionProcedureNet, path: Path, image_size: int) -> None:

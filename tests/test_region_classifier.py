@@ -102,3 +102,65 @@ def test_training_registers_promotes_and_the_check_uses_it(folder: Path, tmp_pat
     np.testing.assert_allclose(  # the same photo, the same answer
         list(classifier.predict(real_photos.grace_hopper()).regions.values()),
         list(check.classifier.predict(real_photos.grace_hopper()).regions.values()), rtol=1e-5)
+
+
+def _grouped_folder(root: Path) -> Path:
+    """A folder with groups.json: 5 people (eyes and nose crops each), 5 scenes."""
+    portrait = real_photos.grace_hopper()
+    groups = {}
+    for label in ("eyes", "nose", "none"):
+        (root / label).mkdir()
+    for person in range(5):
+        for label, box in (("eyes", _CROPS["eyes"][person % 3]), ("nose", _CROPS["nose"][person % 3])):
+            name = f"{label}/{person}.jpg"
+            Image.fromarray(real_photos.crop(portrait, *box)).save(root / name)
+            groups[name] = f"person:p{person}"
+    for index, scene in enumerate(["coffee", "rocket", "brick", "camera", "coins"]):
+        name = f"none/{index}.png"
+        Image.fromarray(real_photos.skimage_photo(scene)).save(root / name)
+        groups[name] = f"scene:{scene}"
+    (root / "groups.json").write_text(json.dumps({"groups": groups}))
+    return root
+
+
+def test_the_group_split_holds_out_whole_people_and_scenes(tmp_path: Path) -> None:
+    root = _grouped_folder(tmp_path)
+    photos = read_image_folder(root, default_taxonomy())
+    groups = train_region_classifier.read_groups(root)
+    assert groups is not None and len(groups) == len(photos) == 15
+    train, val = train_region_classifier.group_split(photos, groups, 0.2, seed=0)
+    train_groups, val_groups = {groups[p.path] for p in train}, {groups[p.path] for p in val}
+    assert not train_groups & val_groups  # no person on both sides
+    assert len(train) + len(val) == 15
+    # a share of each kind: one of the five people (both crops) and one of the five scenes
+    assert sorted(g.partition(":")[0] for g in val_groups) == ["person", "scene"]
+    assert len(val) == 3
+    again = train_region_classifier.group_split(photos, groups, 0.2, seed=0)[1]
+    assert [p.path for p in again] == [p.path for p in val]  # seeded
+    other = {groups[p.path] for s in range(1, 6)
+             for p in train_region_classifier.group_split(photos, groups, 0.2, seed=s)[1]}
+    assert len(other) > 2  # the seed moves the held-out groups
+    # without groups.json the label split (crops of one person on both sides) is what runs
+    args = train_region_classifier.parse_args(["--data", str(root)])
+    assert train_region_classifier.split_for(args, photos)[2] == "group"
+    args = train_region_classifier.parse_args(["--data", str(root), "--split", "label"])
+    assert train_region_classifier.split_for(args, photos)[2] == "label"
+    (root / "groups.json").unlink()
+    args = train_region_classifier.parse_args(["--data", str(root), "--split", "group"])
+    with pytest.raises(LabelError, match="groups.json"):
+        train_region_classifier.split_for(args, photos)
+
+
+def test_the_mirror_average_is_the_mean_of_the_photo_and_its_mirror_image() -> None:
+    from models.region_classifier import RegionClassifier
+    from models.registry import ModelVersion
+
+    version = ModelVersion.read(Path("models/weights/region-classifier/1.2.0"))
+    plain, flipped = RegionClassifier(version), RegionClassifier(version, flip=True)
+    photo = real_photos.crop(real_photos.grace_hopper(), 150, 100, 250, 300)  # not symmetric
+    mirror = np.ascontiguousarray(photo[:, ::-1])
+    one, other = plain.predict(photo).regions, plain.predict(mirror).regions
+    averaged = flipped.predict(photo).regions
+    assert averaged == pytest.approx({r: (one[r] + other[r]) / 2 for r in one}, abs=1e-5)
+    assert max(abs(one[r] - other[r]) for r in one) > 1e-3  # the mirror image does differ
+    assert flipped.predict(mirror).regions == pytest.approx(averaged, abs=1e-5)

@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=["auto", "group", "label"], default="auto",
+                        help="group: hold out whole people/scenes (groups.json beside the label "
+                             "folders, written by datasets.region_photos); label: a share of each "
+                             "label set (crops of one person on both sides); auto: group when "
+                             "the folder has groups.json")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; on 2 shared cores one is faster than two")
     parser.add_argument("--pretrained", choices=["auto", "never"], default="auto",
@@ -97,6 +102,53 @@ def split(photos: list[LabelledPhoto], fraction: float, seed: int
         val.extend(members[:cut])
         train.extend(members[cut:])
     return train, val
+
+
+def read_groups(data: Path) -> dict[Path, str] | None:
+    """{photo path: the person or scene it was cut from} from `groups.json` beside the label
+    folders (datasets/region_photos.py writes it), or None when there is none."""
+    from datasets.region_photos import GROUPS_FILE
+
+    path = data / GROUPS_FILE if data.is_dir() else None
+    if path is None or not path.is_file():
+        return None
+    return {data / name: group for name, group in json.loads(path.read_text())["groups"].items()}
+
+
+def group_split(photos: list[LabelledPhoto], groups: dict[Path, str], fraction: float, seed: int
+                ) -> tuple[list[LabelledPhoto], list[LabelledPhoto]]:
+    """A seeded split that holds out whole groups (people, scenes): every crop of a held-out
+    person is in validation, none in training. Stratified by the group's kind (the part of
+    its name before ':', e.g. `person`, `torso`, `scene`), a share `fraction` of each kind's
+    groups (at least one when the kind has two or more). A photo without a group is its own."""
+    group_of = {photo.path: groups.get(photo.path, f"photo:{photo.path}") for photo in photos}
+    kinds: dict[str, list[str]] = {}
+    for group in sorted(set(group_of.values())):
+        kinds.setdefault(group.partition(":")[0] if ":" in group else "", []).append(group)
+    rng = random.Random(seed)
+    held_out: set[str] = set()
+    for kind in sorted(kinds):
+        members = kinds[kind][:]
+        rng.shuffle(members)
+        cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
+        held_out.update(members[:cut])
+    train = [p for p in photos if group_of[p.path] not in held_out]
+    val = [p for p in photos if group_of[p.path] in held_out]
+    return train, val
+
+
+def split_for(args: argparse.Namespace, photos: list[LabelledPhoto]
+              ) -> tuple[list[LabelledPhoto], list[LabelledPhoto], str, list[str]]:
+    """(training, validation, how, held-out groups) as `--split` asks."""
+    groups = read_groups(args.data) if args.split in ("auto", "group") else None
+    if args.split == "group" and groups is None:
+        raise LabelError(f"--split group needs groups.json in {args.data}")
+    if groups is None:
+        train_photos, val_photos = split(photos, args.val_fraction, args.seed)
+        return train_photos, val_photos, "label", []
+    train_photos, val_photos = group_split(photos, groups, args.val_fraction, args.seed)
+    held = sorted({groups.get(p.path, f"photo:{p.path.name}") for p in val_photos})
+    return train_photos, val_photos, "group", held
 
 
 def imagenet_weights(arch: str, mode: str) -> str | None:
@@ -148,10 +200,13 @@ def train(args: argparse.Namespace) -> Path:
     photos = read_labelled(args.data, taxonomy)
     regions = list(taxonomy.regions)
     procedures = sorted({p.procedure for p in photos if p.procedure})
-    train_photos, val_photos = split(photos, args.val_fraction, args.seed)
+    train_photos, val_photos, how, held_out = split_for(args, photos)
     if not val_photos:
         raise LabelError("too few photos to hold any out for validation")
+    args.split_used, args.held_out = how, held_out
     weights = imagenet_weights(args.arch, args.pretrained)
+    if held_out:
+        console.print(f"validation holds out {len(held_out)} whole groups: {', '.join(held_out)}")
     console.print(f"{len(train_photos)} training and {len(val_photos)} validation photos, "
                   f"{len(procedures)} procedure labels; {args.arch} from "
                   f"{'ImageNet weights (local cache)' if weights else 'scratch'}")
@@ -268,7 +323,10 @@ def model_card(args, version, photos, final, seconds, weights, command) -> str:
         "squashed to a square), initialised from "
         f"{'ImageNet weights found in the local torch cache' if weights else 'scratch (no ImageNet weights in the local torch cache)'}",
         f"- data: `{args.data}` ({len(photos)} photos, data version in meta.json); "
-        f"validation share {args.val_fraction}, seed {args.seed}",
+        f"validation share {args.val_fraction}, seed {args.seed}, split by "
+        + ("whole people/scenes (held out: " + ", ".join(args.held_out) + ")"
+           if getattr(args, "split_used", "label") == "group" else "label set (crops of one "
+           "person on both sides: the metrics below flatter the model)"),
         f"- trained {args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr}, "
         f"one-cycle schedule, {seconds / 60:.1f} min on CPU",
         f"- command: `{command}`",
