@@ -211,6 +211,11 @@ def main() -> None:
     parser.add_argument("--classifier-dir", type=Path, action="append", default=None,
                         help="a registered classifier version folder (default: the promoted "
                              "one); repeat to compare versions side by side in one run")
+    parser.add_argument("--flip", action="store_true",
+                        help="also run each classifier with the mirror-image average "
+                             "(classifier_flip), side by side")
+    parser.add_argument("--classifier-weight", type=float, default=None,
+                        help="classifier_weight for the classifier rows (default: defaults.toml)")
     parser.add_argument("--out", type=Path, default=Path("out/bench"), help="where the plot goes")
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos (a smoke run)")
     args = parser.parse_args()
@@ -234,9 +239,16 @@ def main() -> None:
                    photos, settings, nudenet_only=True),
         run_config("detectors", build_check(settings, {"classifier": ""}, None), photos, settings),
     ]
+    weight = ({} if args.classifier_weight is None
+              else {"classifier_weight": args.classifier_weight})
     for classifier in classifiers:
-        results.append(run_config(f"detectors+classifier {classifier.model.version}",
-                                  build_check(settings, {}, classifier), photos, settings))
+        for flip in (False, True) if args.flip else (classifier.flip,):
+            if flip != classifier.flip:
+                classifier = RegionClassifier(classifier.model, flip=flip)
+            results.append(run_config(
+                f"detectors+classifier {classifier.model.version}{' flip' if flip else ''}",
+                build_check(settings, {**weight, "classifier_flip": flip}, classifier),
+                photos, settings))
     if not classifiers:
         console.print("no region classifier installed: detectors only")
     console.print("load average (1, 5, 15 min) at the end: "

@@ -5,11 +5,11 @@ The training folder (`python -m datasets.region_photos training-folder DIR`) rec
 (the default when that file exists) holds out whole people and scenes; this script rebuilds
 the same held-out share (same `--seed` and `--val-fraction` as the training run) and runs the
 check on it, as `bench/procedure_match.py` does on the benchmark photos: each crop declared
-with a procedure whose regions it shows and with every procedure of the benchmark's rotation
-whose regions it does not. Side by side: the detectors alone, and each classifier version
-given (trained on the same split: the script refuses one that saw the held-out people),
-without and with the mirror-image average (`classifier_flip`), at several
-`classifier_weight`s. Never the benchmark photos: none of their sources is in the folder.
+once with a procedure whose regions it shows and once with one whose regions it does not
+(rotating through the benchmark's choices; scenes twice without). Side by side: the
+detectors alone, and each classifier version given (trained on the same split: the script
+refuses one that saw the held-out people), without and with the mirror-image average
+(`classifier_flip`), at several `classifier_weight`s. Never the benchmark photos: none of their sources is in the folder.
 
     .venv/bin/python bench/procedure_match_val.py --data data/region_crops \\
         --classifier-dir /tmp/reg/region-classifier/VERSION [--classifier-dir ...]
@@ -111,6 +111,7 @@ def main() -> None:
     # per crop: the detectors' estimate, then each classifier's output without / with flip
     results: dict[str, list[dict]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
+    turns: dict[str, int] = defaultdict(int)
     for photo, category, group in track(chosen, description="held-out crops"):
         image = _enlarged(np.asarray(Image.open(photo.path).convert("RGB")), 400)
         prepared = prepared_photo(image, settings)
@@ -122,8 +123,12 @@ def main() -> None:
                 started = time.process_time()
                 outputs[name] = classifier.predict(prepared.image).regions
                 cpu[name].append((time.process_time() - started) * 1000)
+        # as the benchmark declares: one match and one mismatch (rotating), scenes two mismatches
+        turn, options = turns[category], _MISMATCHING[category]
+        turns[category] += 1
         trials = [(code, False) for code in [_MATCHING.get(category)] if code]
-        trials += [(code, True) for code in _MISMATCHING[category]]
+        trials += [(options[(turn + k) % len(options)], True)
+                   for k in range(2 if category == "non_human" else 1)]
         for name, regions in outputs.items():
             for weight in ([None] if regions is None else weights):
                 combined = estimate if regions is None else estimate.combined_with(regions, weight)

@@ -101,12 +101,13 @@ class RegionDataset(Dataset):
     augmentation (a jittered crop, flips, colour and blur) when `train`."""
 
     def __init__(self, photos: list[LabelledPhoto], regions: list[str], procedures: list[str],
-                 image_size: int, train: bool, seed: int = 0) -> None:
+                 image_size: int, train: bool, seed: int = 0, augment: str = "standard") -> None:
         self.photos = photos
         self.region_index = {name: i for i, name in enumerate(regions)}
         self.procedure_index = {name: i for i, name in enumerate(procedures)}
         self.image_size = image_size
         self.train = train
+        self.strong = augment == "strong"  # wider crops, small rotations, more grey
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -133,17 +134,21 @@ class RegionDataset(Dataset):
     def _augment(self, image: Image.Image) -> Image.Image:
         rng = self.rng
         width, height = image.size
-        keep = rng.uniform(0.8, 1.0)
-        w, h = max(8, int(width * keep)), max(8, int(height * rng.uniform(0.8, 1.0)))
+        low = 0.6 if self.strong else 0.8
+        keep = rng.uniform(low, 1.0)
+        w, h = max(8, int(width * keep)), max(8, int(height * rng.uniform(low, 1.0)))
         x, y = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
         image = image.crop((x, y, x + w, y + h))
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.strong and rng.random() < 0.5:
+            image = image.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR,
+                                 expand=False, fillcolor=tuple(int(v) for v in rng.integers(0, 256, 3)))
         if rng.random() < 0.3:
             image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
         array = np.asarray(image).astype(np.float32)
         array = array * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
         array = array * rng.uniform(0.9, 1.1, size=3)  # white balance
-        if rng.random() < 0.1:
+        if rng.random() < (0.25 if self.strong else 0.1):
             array = np.repeat(array.mean(axis=2, keepdims=True), 3, axis=2)
         return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))

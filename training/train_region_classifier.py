@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--augment", choices=["standard", "strong"], default="standard",
+                        help="strong: crops down to 60%% of each side, rotations up to 15 degrees, "
+                             "more grey photos")
     parser.add_argument("--split", choices=["auto", "group", "label"], default="auto",
                         help="group: hold out whole people/scenes (groups.json beside the label "
                              "folders, written by datasets.region_photos); label: a share of each "
@@ -213,7 +216,7 @@ def train(args: argparse.Namespace) -> Path:
     net = RegionProcedureNet(len(regions), len(procedures), args.arch, weights)
     generator = torch.Generator().manual_seed(args.seed)
     train_loader = DataLoader(RegionDataset(train_photos, regions, procedures, args.image_size,
-                                            train=True, seed=args.seed),
+                                            train=True, seed=args.seed, augment=args.augment),
                               batch_size=args.batch_size, shuffle=True, generator=generator)
     val_loader = DataLoader(RegionDataset(val_photos, regions, procedures, args.image_size,
                                           train=False), batch_size=args.batch_size)
@@ -328,6 +331,7 @@ def model_card(args, version, photos, final, seconds, weights, command) -> str:
            if getattr(args, "split_used", "label") == "group" else "label set (crops of one "
            "person on both sides: the metrics below flatter the model)"),
         f"- trained {args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr}, "
+        f"{args.augment} augmentation, "
         f"one-cycle schedule, {seconds / 60:.1f} min on CPU",
         f"- command: `{command}`",
         "",
