@@ -164,3 +164,16 @@ def test_the_mirror_average_is_the_mean_of_the_photo_and_its_mirror_image() -> N
     assert averaged == pytest.approx({r: (one[r] + other[r]) / 2 for r in one}, abs=1e-5)
     assert max(abs(one[r] - other[r]) for r in one) > 1e-3  # the mirror image does differ
     assert flipped.predict(mirror).regions == pytest.approx(averaged, abs=1e-5)
+
+
+def test_classifier_flip_is_a_setting_of_the_check(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    base = settings.check("procedure_match")
+    checks = {}
+    for flip in (False, True):
+        check_settings = base.model_copy(update={"options": {**base.options, "classifier_flip": flip}})
+        context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+        checks[flip] = ProcedureMatchCheck(check_settings, context)
+    assert checks[False].classifier is not None and checks[False].classifier.flip is False
+    assert checks[True].classifier.flip is True  # the shipped classifier, averaged with its mirror
+    assert Settings(data_dir=tmp_path).check("procedure_match").options["classifier_flip"] is False
