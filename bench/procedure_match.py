@@ -12,7 +12,7 @@ at `fail_at`. Configurations, side by side in one run:
   or the one named by --classifier-dir).
 
     .venv/bin/python bench/procedure_match.py [--cache data/sources] [--out out/bench]
-        [--classifier-dir models/weights/region-classifier/1.0.0 --classifier-dir ...]
+        [--classifier-dir models/weights/region-classifier/1.0.0 --classifier-dir ...] [--flip]
 """
 
 from __future__ import annotations
