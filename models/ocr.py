@@ -16,6 +16,7 @@ built once per service with `ocr_engine(context)` (`CheckContext.shared("ocr", .
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -54,6 +55,10 @@ class OcrOptions(BaseModel):
         "its affine and hard-swish ops fused (\"fused\", same outputs to 1e-4, ~25% less CPU), "
         "or the static INT8 copy made by `python -m models.quantize` (\"int8\")"))
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    read_max_side: int = Field(0, ge=0, le=8192, description=(
+        "when the detector finds text, recognition reads it from the upload decoded again at "
+        "this long side (JPEG: the DCT scale reaching it), not from the working image; "
+        "0: from the working image"))
 
 
 @dataclass(frozen=True)
@@ -113,15 +118,26 @@ class OcrEngine:
     @property
     def model(self) -> ModelRef:
         suffix = "" if self.options.det_model == "wheel" else f"-{self.options.det_model}"
+        if self.options.read_max_side:
+            suffix += f"-read{self.options.read_max_side}"
         return ModelRef(name=self.name,
                         version=f"{self.version}-det{self.options.det_max_side}{suffix}")
 
-    def read(self, image: np.ndarray) -> list[TextRegion]:
-        """Text regions of an RGB uint8 image, largest first."""
+    def read(self, image: np.ndarray,
+             detail: Callable[[], np.ndarray | None] | None = None) -> list[TextRegion]:
+        """Text regions of an RGB uint8 image, largest first, in its pixels. `detail`, asked
+        only when there is text to read, gives the same frame larger (or None): the text is
+        read from it."""
         quads, det_scores = self.detect(image)
         order = sorted(range(len(quads)), key=lambda i: -_quad_area(quads[i]))
         to_read = self._worth_reading([quads[i] for i in order], order)
-        texts = self.recognize(image, [quads[i] for i in to_read])
+        source, read_quads = image, [quads[i] for i in to_read]
+        larger = detail() if detail is not None and read_quads else None
+        if larger is not None:
+            scale = np.array([larger.shape[1] / image.shape[1], larger.shape[0] / image.shape[0]],
+                             dtype=np.float32)
+            source, read_quads = larger, [quad * scale for quad in read_quads]
+        texts = self.recognize(source, read_quads)
         recognised = dict(zip(to_read, texts))
         regions = []
         for index in order:
@@ -203,7 +219,9 @@ def read_text(photo: PreparedPhoto, engine: OcrEngine) -> list[TextRegion]:
     def compute(prepared: PreparedPhoto) -> list[TextRegion]:
         if prepared.image is None:
             return []
-        return engine.read(prepared.image)
+        side = engine.options.read_max_side
+        detail = (lambda: prepared.detail_image(side)) if side else None
+        return engine.read(prepared.image, detail)
     return photo.derive(OCR_KEY, compute)
 
 
