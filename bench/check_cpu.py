@@ -88,16 +88,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed runs here")
-    parser.add_argument("--compare", default="", help=(
+    parser.add_argument("--compare", action="append", default=[], help=(
         "also score with these [models] or [intake] settings changed (section.key=value, "
         "comma-separated, e.g. intake.working_max_side=1000,ocr.read_max_side=2000), "
-        "in the same run, alternating: a column per configuration"))
+        "in the same run, alternating: a column per configuration; repeat for more columns"))
     args = parser.parse_args()
     console = Console()
     photos = [twelve_megapixel_jpeg(base, seed) for seed, base in enumerate(real_base_photos())]
     variants = {"configured": {}}
-    if args.compare:
-        variants[f"with {args.compare}"] = _overrides(args.compare)
+    for compare in args.compare:
+        variants[f"with {compare}"] = _overrides(compare)
     with tempfile.TemporaryDirectory() as data_dir:
         pipelines = {}
         for label, overrides in variants.items():
@@ -131,7 +131,8 @@ def main() -> None:
                         f"{os.cpu_count()} cores")
     table.add_column("stage")
     for label in runs:
-        table.add_column(f"CPU ms, {label}" if len(runs) > 1 else "CPU ms", justify="right")
+        table.add_column(f"CPU ms, {label}" if len(runs) > 1 else "CPU ms", justify="right",
+                         overflow="fold")
     table.add_column("share", justify="right")
     total = statistics.median(sum(run.values()) for run in first)
     for name in stages:

@@ -55,7 +55,7 @@ class OcrOptions(BaseModel):
         "its affine and hard-swish ops fused (\"fused\", same outputs to 1e-4, ~25% less CPU), "
         "or the static INT8 copy made by `python -m models.quantize` (\"int8\")"))
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads")
-    read_max_side: int = Field(0, ge=0, le=8192, description=(
+    read_max_side: int = Field(2000, ge=0, le=8192, description=(
         "when the detector finds text, recognition reads it from the upload decoded again at "
         "this long side (JPEG: the DCT scale reaching it), not from the working image; "
         "0: from the working image"))
