@@ -3,9 +3,11 @@
 RapidOCR's PP-OCRv4 models (ONNX, shipped inside the `rapidocr_onnxruntime` wheel, Apache-2.0)
 do the work; this module drives them directly rather than through `RapidOCR.__call__`, because
 speed comes from two levers that wrapper does not expose: the detector runs on a copy of the
-working image whose long side is `det_max_side` (512 px by default, ~10x fewer pixels than
-1600 px), and recognition runs only on the regions found, the largest `max_regions` of them,
-cropped from the full working image so small text keeps its detail.
+working image whose long side is `det_max_side` (512 px by default, ~4x fewer pixels than
+the 1000-px working image), and recognition runs only on the regions found, the largest
+`max_regions` of them, cropped from the working image (1000 px, ~2x the detector's scale),
+or, with `read_max_side` > 0, from the upload decoded again at that long side (2000 px: JPEG
+draft at 1/2 scale for 12 MP), which only photos with text pay for.
 
 Every check that needs text calls `read_text(photo, engine)`: the first call per photo runs
 the OCR (`photo.derive("ocr", ...)`), later calls get the same regions. The engine itself is
@@ -55,7 +57,7 @@ class OcrOptions(BaseModel):
         "its affine and hard-swish ops fused (\"fused\", same outputs to 1e-4, ~25% less CPU), "
         "or the static INT8 copy made by `python -m models.quantize` (\"int8\")"))
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads")
-    read_max_side: int = Field(2000, ge=0, le=8192, description=(
+    read_max_side: int = Field(0, ge=0, le=8192, description=(
         "when the detector finds text, recognition reads it from the upload decoded again at "
         "this long side (JPEG: the DCT scale reaching it), not from the working image; "
         "0: from the working image"))
@@ -117,11 +119,10 @@ class OcrEngine:
 
     @property
     def model(self) -> ModelRef:
+        read = f"-read{self.options.read_max_side}" if self.options.read_max_side else ""
         suffix = "" if self.options.det_model == "wheel" else f"-{self.options.det_model}"
-        if self.options.read_max_side:
-            suffix += f"-read{self.options.read_max_side}"
         return ModelRef(name=self.name,
-                        version=f"{self.version}-det{self.options.det_max_side}{suffix}")
+                        version=f"{self.version}-det{self.options.det_max_side}{read}{suffix}")
 
     def read(self, image: np.ndarray,
              detail: Callable[[], np.ndarray | None] | None = None) -> list[TextRegion]:
