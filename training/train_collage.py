@@ -6,8 +6,10 @@
 
 Seeded end to end: the same arguments give the same examples and the same weights (on the
 same torch build). Examples come from `datasets.collage.build` on the *train* photos only;
-the validation set is built from the same photos with another seed, and the held-out photos of
-`datasets.open_photos` stay for `bench/collage_comparability_duplicate.py`. Writes the weights,
+the validation set (which picks the epoch kept) is built from the *val* photos, which training
+never sees (`--val-split train` builds it from the training photos with another seed, as
+before collage-data-4), and the held-out photos of `datasets.open_photos` stay for
+`bench/collage_comparability_duplicate.py`. Writes the weights,
 metrics.json, a training curve and a ROC plot to --out; --register copies the weights into the
 model registry (the shipped root with --shipped) with a model card, and promotes them.
 """
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--train-count", type=int, default=3000)
     parser.add_argument("--val-count", type=int, default=600)
+    parser.add_argument("--val-split", choices=["val", "train"], default="val",
+                        help="photos of the validation examples (val: never trained on)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -128,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     with Progress() as progress:
         train_x, train_y, _ = make_arrays("train", args.train_count, args.seed, cache,
                                           "building training examples", progress)
-        val_x, val_y, val_kinds = make_arrays("train", args.val_count, args.seed + 1000, cache,
-                                              "building validation examples", progress)
+        val_x, val_y, val_kinds = make_arrays(args.val_split, args.val_count, args.seed + 1000,
+                                              cache, "building validation examples", progress)
     network = CollageNet()
     if args.init_from:
         network.load_state_dict(_registered_weights(args.init_from))
@@ -219,6 +223,8 @@ def _register(args: argparse.Namespace, weights: Path, metrics: dict[str, float]
                 else ModelRegistry.default(get_settings().data_dir))
     command = "python -m training.train_collage " + shlex.join(sys.argv[1:])
     data = manifest("train", args.train_count, args.seed)
+    if args.val_split == "val":
+        data["photos"] += manifest("val", args.val_count, args.seed + 1000)["photos"]
     card = _card(args, metrics, data, command)
     model = registry.add("collage", args.register, {"collage.pt": weights}, metrics=metrics,
                          data_version=f"{DATA_VERSION}:train:{args.train_count}:seed{args.seed}",
@@ -229,7 +235,8 @@ def _register(args: argparse.Namespace, weights: Path, metrics: dict[str, float]
 
 
 def _card(args: argparse.Namespace, metrics: dict[str, float], data: dict, command: str) -> str:
-    licenses = "\n".join(f"| {p['name']} | {p['package']} | {p['license']} |" for p in data["photos"])
+    licenses = "\n".join(f"| {p['name']} | {p['package']} ({p['registry']}) | {p['license']} |"
+                         for p in data["photos"])
     return f"""# collage {args.register}
 
 Detects composites (before/after side by side, angle grids of 2-6 panels, with or without
@@ -243,8 +250,10 @@ gutters, borders and labels, panels abutting without a gutter) in one uploaded p
   quality 65-95, plus procedurally drawn hard negatives (`datasets.collage.drawn_architecture`:
   tiled and brick walls, planks, ruled pages, doors and windows, lying or upright, in colour or
   grey).
-  Validation: the same photos, seed {args.seed + 1000}, {args.val_count} examples. The held-out
-  photos (`datasets.open_photos`, split "test") are never used here.
+  Validation (picks the epoch kept): `build("{args.val_split}", {args.val_count},
+  seed={args.seed + 1000})`, {"the *val* photos below, which training never sees"
+                              if args.val_split == "val" else "the same photos"}.
+  The held-out photos (`datasets.open_photos`, split "test") are never used here.
 - Command: `{command}`
 - Seed: {args.seed}; epochs {args.epochs}, batch {args.batch_size}, AdamW lr {args.lr}, one-cycle{
     f"; fine-tuned from collage {args.init_from}" if args.init_from else ""}.
@@ -252,7 +261,7 @@ gutters, borders and labels, panels abutting without a gutter) in one uploaded p
   bench/collage_comparability_duplicate.py`.
 - Intended use: a gallery gate that sends likely composites to review/reject; label text from
   OCR and the seam analysis in `models.collage.find_seams` complement it in the `collage` check.
-- Limits: trained on about a dozen source photos; photos with a plain frame or large flat
+- Limits: trained on about thirty source photos; photos with a plain frame or large flat
   areas next to strong straight edges are the hardest singles.
 
 ## Licenses of every input
