@@ -2,7 +2,7 @@
 service's CPU goes, measured as CPU seconds rather than wall time (the machine is shared).
 
     .venv/bin/python bench/check_cpu.py [--repeats 5] [--profile out.prof]
-                                        [--compare ocr.det_model=wheel,nudenet.model=fp32]
+                                        [--compare ocr.det_model=wheel,intake.working_max_side=1000]
 
 The submission is bench/score_latency.py's: 2 photo sets of 12-MP JPEGs and a 300-word note.
 Stages run one after another on one thread (each model runtime keeps its own threads, which
@@ -88,23 +88,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed runs here")
-    parser.add_argument("--compare", default="", help=(
-        "also score with these [models] settings changed (section.key=value, comma-separated), "
-        "in the same run, alternating: a column per configuration"))
+    parser.add_argument("--compare", action="append", default=[], help=(
+        "also score with these [models] or [intake] settings changed (section.key=value, "
+        "comma-separated, e.g. intake.working_max_side=1000,ocr.read_max_side=2000), "
+        "in the same run, alternating: a column per configuration; repeat for more columns"))
     args = parser.parse_args()
     console = Console()
     photos = [twelve_megapixel_jpeg(base, seed) for seed, base in enumerate(real_base_photos())]
     variants = {"configured": {}}
-    if args.compare:
-        variants[f"with {args.compare}"] = _overrides(args.compare)
+    for compare in args.compare:
+        variants[f"with {compare}"] = _overrides(compare)
     with tempfile.TemporaryDirectory() as data_dir:
         pipelines = {}
         for label, overrides in variants.items():
             settings = Settings(data_dir=Path(data_dir) / str(len(pipelines)))
             models = {section: {**values, **overrides.get(section, {})}
                       for section, values in settings.models.items()}
+            intake_settings = settings.intake.model_validate(
+                {**settings.intake.model_dump(), **overrides.get("intake", {})})
             pipelines[label] = ModerationPipeline.from_settings(
-                settings.model_copy(update={"models": models}))
+                settings.model_copy(update={"models": models, "intake": intake_settings}))
         derived = DerivedTimer()
         derived.install()
         for pipeline in pipelines.values():  # warm-up: lazy loads, first-call allocations
@@ -128,7 +131,8 @@ def main() -> None:
                         f"{os.cpu_count()} cores")
     table.add_column("stage")
     for label in runs:
-        table.add_column(f"CPU ms, {label}" if len(runs) > 1 else "CPU ms", justify="right")
+        table.add_column(f"CPU ms, {label}" if len(runs) > 1 else "CPU ms", justify="right",
+                         overflow="fold")
     table.add_column("share", justify="right")
     total = statistics.median(sum(run.values()) for run in first)
     for name in stages:

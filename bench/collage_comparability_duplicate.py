@@ -60,6 +60,19 @@ DUP = SETTINGS.check("duplicate").options
 COLLAGE = SETTINGS.check("collage")
 
 
+def working(image: np.ndarray) -> np.ndarray:
+    """The image as the checks would see it: the intake shrinks a photo longer than
+    `[intake] working_max_side` to it (bilinear, as `decode_for_checks` does after JPEG
+    draft scaling); shorter ones are left as they are."""
+    side = SETTINGS.intake.working_max_side
+    height, width = image.shape[:2]
+    if max(height, width) <= side:
+        return image
+    factor = side / max(height, width)
+    return cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
+                      interpolation=cv2.INTER_LINEAR)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples (a smoke run)")
@@ -115,11 +128,12 @@ def bench_collage(args: argparse.Namespace) -> list[tuple[str, str, str, str, st
     for example in track(collage_data.build("test", count, args.seed), total=count,
                          description="collage: held-out composites", console=console):
         labels.append(example.label)
-        score, probability, seams = scorer.score(example.image)
+        image = working(example.image)
+        score, probability, seams = scorer.score(image)
         if previous is not None:
-            previous_scores.append(previous.score(example.image)[0])
-        plain.append(float(model.probabilities([example.image], flips=False)[0]))
-        height, width = example.image.shape[:2]
+            previous_scores.append(previous.score(image)[0])
+        plain.append(float(model.probabilities([image], flips=False)[0]))
+        height, width = image.shape[:2]
         model_only.append(probability)
         ours.append(score)
         gutter_rule.append(combined_score(probability, seams, width, height, band_score))
@@ -253,7 +267,7 @@ def bench_duplicate(args: argparse.Namespace) -> list[tuple[str, str, str, str, 
     source = MemorySource()
     prints = {}
     for key, (name, photo) in enumerate(originals.items(), start=1):
-        prints[name] = fingerprint(photo)
+        prints[name] = fingerprint(working(photo))
         source.put(StoredPhoto(key, f"case-{name}", f"s_{key}", "set1/before", "m-1", prints[name]))
     for key, face in enumerate(faces[:50], start=1000):  # stored faces: the others stay queries
         source.put(StoredPhoto(key, f"case-face-{key}", f"s_{key}", "set1/before", "m-2",
@@ -273,7 +287,7 @@ def bench_duplicate(args: argparse.Namespace) -> list[tuple[str, str, str, str, 
         found, base_found, missed = [], [], []
         for name, photo in originals.items():
             for _ in range(repeats if label != "JPEG q60" and label != "50% resize" else 1):
-                query = fingerprint(transform(photo))
+                query = fingerprint(working(transform(photo)))
                 matches = finder.matches(query)
                 found.append((name, any(m.photo.case_id == f"case-{name}" for m in matches)))
                 base_found.append(_frame_phash_distance(query, prints[name]) <= baseline_threshold)
@@ -291,7 +305,7 @@ def bench_duplicate(args: argparse.Namespace) -> list[tuple[str, str, str, str, 
             console.print(f"duplicate: {label}: missed copies of {sorted(missed)}")
     # False matches: every pair of distinct photos, by the full rule (hash + confirmation).
     distinct = [v for k, v in originals.items() if k != "motorcycle_right"] + faces
-    distinct_prints = [fingerprint(photo) for photo in distinct]
+    distinct_prints = [fingerprint(working(photo)) for photo in distinct]
     pairs = false = base_false = 0
     distances = []
     for i in track(range(len(distinct_prints)), description="duplicate: distinct pairs",
@@ -399,7 +413,7 @@ def _photo(photo_id: str, image: np.ndarray):  # type: ignore[no-untyped-def]
 
     return PreparedPhoto(id=photo_id, part=photo_id, view=None, data=b"", sha256="",
                          format=ImageFormat.JPEG, width=image.shape[1], height=image.shape[0],
-                         image=image)
+                         image=working(image))
 
 
 def bench_comparability(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:

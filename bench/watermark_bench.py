@@ -24,6 +24,7 @@ Figures go to stdout and to `--out` (JSON + ROC plot PNG).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -32,7 +33,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -45,7 +48,7 @@ from models.checks.watermark import WatermarkCheck
 from models.ocr import read_text
 from moderation.checks.base import CheckContext
 from moderation.image_formats import ImageFormat
-from moderation.intake import PreparedPhoto
+from moderation.intake import PreparedPhoto, decode_for_checks, inspect_upload
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
 
@@ -64,14 +67,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-versions", default="",
                         help="other registered watermark model versions scored on the same "
                              "photos, e.g. 1.1")
+    parser.add_argument("--upload-side", type=int, default=0, help=(
+        "send each photo through the service's intake as a JPEG enlarged to this long side "
+        "(4000: a 12-MP upload), so `[intake] working_max_side` and the OCR's "
+        "`read_max_side` apply; 0 (default): the rendered photo is the working image"))
     return parser.parse_args(argv)
 
 
-def as_photo(image: np.ndarray, index: int) -> PreparedPhoto:
+def as_photo(image: np.ndarray, index: int, upload_side: int = 0,
+             settings: Settings | None = None) -> PreparedPhoto:
+    """The rendered photo as the checks see it: as it is (the working image itself), or, with
+    `upload_side`, enlarged to that long side, sent as a JPEG (quality 90) and decoded by the
+    service's intake (`[intake] working_max_side`; OCR's `read_max_side` re-decodes it)."""
     height, width = image.shape[:2]
-    return PreparedPhoto(id=f"set{index + 1}/after", part="a", view=None, data=b"",
-                         sha256="0" * 64, format=ImageFormat.JPEG, width=width, height=height,
-                         image=image)
+    if not upload_side:
+        return PreparedPhoto(id=f"set{index + 1}/after", part="a", view=None, data=b"",
+                             sha256="0" * 64, format=ImageFormat.JPEG, width=width,
+                             height=height, image=image)
+    factor = upload_side / max(height, width)
+    big = cv2.resize(image, (round(width * factor), round(height * factor)),
+                     interpolation=cv2.INTER_CUBIC)
+    buffer = io.BytesIO()
+    Image.fromarray(big).save(buffer, "JPEG", quality=90)
+    settings = settings or Settings()
+    photo = inspect_upload(f"set{index + 1}/after", "a", None, buffer.getvalue(), settings.intake)
+    decode_for_checks(photo, settings.intake.working_max_side)
+    return photo
 
 
 def build_checks(settings: Settings) -> tuple[WatermarkCheck, PhiImageCheck, CheckContext]:
@@ -101,7 +122,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
     plan = [True] * args.marked + [False] * args.clean
     for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
         sample = synth.sample(index, marked=marked)
-        photo = as_photo(sample.image, index)
+        photo = as_photo(sample.image, index, args.upload_side, watermark.context.settings)
         cpu_started = time.process_time()
         started = time.perf_counter()
         read_text(photo, watermark.ocr)
@@ -139,7 +160,7 @@ def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
     photos = sample_photos.split("test")
     for index in tqdm(range(args.phi), desc=f"burned-in PHI photos {label}".strip()):
         sample = burned_in_phi_sample(photos, args.seed, index, long_side=1400)
-        photo = as_photo(sample.image, index)
+        photo = as_photo(sample.image, index, args.upload_side, phi_image.context.settings)
         started = time.perf_counter()
         findings = phi_image.text_findings(photo)
         timings[f"phi photos total {label}".strip()].append((time.perf_counter() - started) * 1000)

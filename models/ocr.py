@@ -3,9 +3,11 @@
 RapidOCR's PP-OCRv4 models (ONNX, shipped inside the `rapidocr_onnxruntime` wheel, Apache-2.0)
 do the work; this module drives them directly rather than through `RapidOCR.__call__`, because
 speed comes from two levers that wrapper does not expose: the detector runs on a copy of the
-working image whose long side is `det_max_side` (512 px by default, ~10x fewer pixels than
-1600 px), and recognition runs only on the regions found, the largest `max_regions` of them,
-cropped from the full working image so small text keeps its detail.
+working image whose long side is `det_max_side` (512 px by default, ~4x fewer pixels than
+the 1000-px working image), and recognition runs only on the regions found, the largest
+`max_regions` of them, cropped from the working image (1000 px, ~2x the detector's scale),
+or, with `read_max_side` > 0, from the upload decoded again at that long side (2000 px: JPEG
+draft at 1/2 scale for 12 MP), which only photos with text pay for.
 
 Every check that needs text calls `read_text(photo, engine)`: the first call per photo runs
 the OCR (`photo.derive("ocr", ...)`), later calls get the same regions. The engine itself is
@@ -16,6 +18,7 @@ built once per service with `ocr_engine(context)` (`CheckContext.shared("ocr", .
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -54,6 +57,10 @@ class OcrOptions(BaseModel):
         "its affine and hard-swish ops fused (\"fused\", same outputs to 1e-4, ~25% less CPU), "
         "or the static INT8 copy made by `python -m models.quantize` (\"int8\")"))
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    read_max_side: int = Field(0, ge=0, le=8192, description=(
+        "when the detector finds text, recognition reads it from the upload decoded again at "
+        "this long side (JPEG: the DCT scale reaching it), not from the working image; "
+        "0: from the working image"))
 
 
 @dataclass(frozen=True)
@@ -112,16 +119,26 @@ class OcrEngine:
 
     @property
     def model(self) -> ModelRef:
+        read = f"-read{self.options.read_max_side}" if self.options.read_max_side else ""
         suffix = "" if self.options.det_model == "wheel" else f"-{self.options.det_model}"
         return ModelRef(name=self.name,
-                        version=f"{self.version}-det{self.options.det_max_side}{suffix}")
+                        version=f"{self.version}-det{self.options.det_max_side}{read}{suffix}")
 
-    def read(self, image: np.ndarray) -> list[TextRegion]:
-        """Text regions of an RGB uint8 image, largest first."""
+    def read(self, image: np.ndarray,
+             detail: Callable[[], np.ndarray | None] | None = None) -> list[TextRegion]:
+        """Text regions of an RGB uint8 image, largest first, in its pixels. `detail`, asked
+        only when there is text to read, gives the same frame larger (or None): the text is
+        read from it."""
         quads, det_scores = self.detect(image)
         order = sorted(range(len(quads)), key=lambda i: -_quad_area(quads[i]))
         to_read = self._worth_reading([quads[i] for i in order], order)
-        texts = self.recognize(image, [quads[i] for i in to_read])
+        source, read_quads = image, [quads[i] for i in to_read]
+        larger = detail() if detail is not None and read_quads else None
+        if larger is not None:
+            scale = np.array([larger.shape[1] / image.shape[1], larger.shape[0] / image.shape[0]],
+                             dtype=np.float32)
+            source, read_quads = larger, [quad * scale for quad in read_quads]
+        texts = self.recognize(source, read_quads)
         recognised = dict(zip(to_read, texts))
         regions = []
         for index in order:
@@ -203,7 +220,9 @@ def read_text(photo: PreparedPhoto, engine: OcrEngine) -> list[TextRegion]:
     def compute(prepared: PreparedPhoto) -> list[TextRegion]:
         if prepared.image is None:
             return []
-        return engine.read(prepared.image)
+        side = engine.options.read_max_side
+        detail = (lambda: prepared.detail_image(side)) if side else None
+        return engine.read(prepared.image, detail)
     return photo.derive(OCR_KEY, compute)
 
 

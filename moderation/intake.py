@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 import warnings
 from collections.abc import Callable
@@ -97,6 +98,11 @@ class PreparedPhoto:
             **extra,
         )
 
+    def detail_image(self, max_side: int) -> np.ndarray | None:
+        """The photo decoded again, larger than the working image, for work that needs more
+        detail than the checks do (reading small text); None when it would be no larger."""
+        return decode_detail(self, max_side)
+
     def keep_stored_copy(self, stored: bytes | None) -> None:
         """The copy the service keeps, hashed once: storage, the photo index and the response
         all ask for its sha256."""
@@ -170,6 +176,31 @@ def decode_for_checks(photo: PreparedPhoto, working_max_side: int) -> None:
         size = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR)
     photo.image = np.ascontiguousarray(_upright(pixels, photo.orientation))
+
+
+def decode_detail(photo: PreparedPhoto, max_side: int) -> np.ndarray | None:
+    """The uploaded bytes decoded again, upright RGB, at a long side of at least `max_side`
+    where the photo has it (JPEG: the smallest DCT scale that reaches it, no resize after), so
+    the frame is the working image's at a larger scale. None when that would not be larger
+    than the working image, or the bytes are gone or cannot be decoded."""
+    if photo.problem is not None or photo.image is None or not photo.data:
+        return None
+    working = max(photo.image.shape[:2])
+    try:
+        image = _open(photo.data)
+        if max(image.size) <= working:
+            return None
+        if photo.format is ImageFormat.JPEG and max(image.size) > max_side:
+            factor = max_side / max(image.size)
+            image.draft("RGB", (max(1, math.ceil(image.width * factor)),
+                                max(1, math.ceil(image.height * factor))))
+        image.load()
+        pixels = np.asarray(_to_rgb(image))
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return None
+    if max(pixels.shape[:2]) <= working:
+        return None
+    return np.ascontiguousarray(_upright(pixels, photo.orientation))
 
 
 def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:

@@ -48,7 +48,7 @@ class CheckSettings(BaseModel):
 class IntakeSettings(BaseModel):
     max_photo_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_photo_pixels: int = Field(100_000_000, gt=0)
-    working_max_side: int = Field(1600, ge=64)
+    working_max_side: int = Field(1000, ge=64)
     max_photo_sets: int = Field(12, ge=1)
     max_submission_json_bytes: int = Field(256 * 1024, gt=0)
     max_description_chars: int = Field(20_000, gt=0)

@@ -83,6 +83,29 @@ def test_large_jpeg_is_decoded_once_at_reduced_scale() -> None:
     assert (box.x, box.y, box.w, box.h) == (250, 125, 100, 50)
 
 
+def test_detail_image_is_the_same_upright_frame_decoded_larger() -> None:
+    image = photos.scene(4000, 3000)
+    photo = prepared(photos.jpeg(image, exif=photos.exif_with(orientation=6)), 1000)
+    assert photo.decoded_size == (1000, 750)  # 1/4 DCT scale: no resize after
+    assert photo.image is not None and photo.image.shape == (1000, 750, 3)
+    detail = photo.detail_image(2000)
+    assert detail is not None and detail.shape == (2000, 1500, 3)  # 1/2 DCT scale, upright
+    # The same frame: shrunk back to the working size it matches the working image.
+    small = np.asarray(Image.fromarray(detail).resize((750, 1000), Image.Resampling.BOX))
+    assert np.abs(small.astype(int) - photo.image.astype(int)).mean() < 3
+    # A box measured on the detail image maps to the original through the working scale.
+    assert photo.to_original(100, 200, 40, 20).x == 400
+
+
+def test_no_detail_image_when_it_would_be_no_larger() -> None:
+    photo = prepared(photos.jpeg(photos.scene(900, 600)), 1000)
+    assert photo.detail_image(2000) is None  # the working image is the whole photo
+    broken = prepared(photos.truncated(photos.jpeg()), 1000)
+    assert broken.detail_image(2000) is None
+    photo.data = b""  # a photo built in memory, with no upload behind it
+    assert photo.detail_image(2000) is None
+
+
 def test_png_with_alpha_is_flattened_to_rgb() -> None:
     rgba = Image.new("RGBA", (320, 320), (255, 0, 0, 0))
     photo = prepared(photos.png(rgba))

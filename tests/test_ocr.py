@@ -72,9 +72,9 @@ def test_read_text_runs_once_per_photo(engine: OcrEngine) -> None:
     calls: list[int] = []
 
     class CountingEngine(OcrEngine):
-        def read(self, image: np.ndarray) -> list[TextRegion]:
+        def read(self, image: np.ndarray, detail=None) -> list[TextRegion]:  # type: ignore[no-untyped-def]
             calls.append(1)
-            return super().read(image)
+            return super().read(image, detail)
 
     counting = CountingEngine.__new__(CountingEngine)
     counting.__dict__.update(engine.__dict__)
@@ -83,6 +83,50 @@ def test_read_text_runs_once_per_photo(engine: OcrEngine) -> None:
     again = read_text(photo, counting)
     assert first is again and len(calls) == 1
     assert read_text(prepared(photo_with_text()), counting) == first and len(calls) == 2
+
+
+def test_text_is_read_from_a_larger_decode_where_the_detector_found_some(
+        engine: OcrEngine) -> None:
+    """A 12-MP upload with burned-in text, decoded at 1/4 scale (1000 px): recognition reads
+    the text from the 1/2-scale decode, asked for only when the detector found text; boxes
+    stay in working pixels, so they map to the original as before."""
+    import io
+
+    from moderation.intake import decode_for_checks, inspect_upload
+    from moderation.settings import IntakeSettings
+
+    base = Image.fromarray(sample_photos.load("grace_hopper")).resize((3000, 4000))
+    ImageDraw.Draw(base).text((240, 200), "DOB 04/11/1961", font=font("DejaVuSans.ttf", 64),
+                              fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    base.save(buffer, "JPEG", quality=90)
+    photo = inspect_upload("set1/before", "b1", None, buffer.getvalue(), IntakeSettings())
+    decode_for_checks(photo, 1000)
+    assert photo.image is not None and photo.image.shape[:2] == (1000, 750)
+    asked: list[int] = []
+
+    def detail() -> np.ndarray | None:
+        asked.append(1)
+        return photo.detail_image(2000)
+
+    regions = engine.read(photo.image, detail)
+    assert asked == [1]
+    dated = [region for region in regions if "1961" in region.text]
+    assert len(dated) == 1
+    box = photo.to_original(dated[0].x, dated[0].y, dated[0].w, dated[0].h)
+    assert abs(box.x - 240) < 40 and abs(box.y - 200) < 40 and 400 < box.w < 700
+    # The text is read from the larger image's pixels: with them blanked, nothing is read.
+    blank = lambda: np.zeros((2000, 1500, 3), np.uint8)  # noqa: E731
+    assert not any("1961" in region.text for region in engine.read(photo.image, blank))
+    # No text found: the photo is not decoded again.
+    asked.clear()
+    empty = np.asarray(Image.fromarray(sample_photos.load("chelsea")).resize((1000, 750)))
+    engine.read(empty, detail)
+    assert asked == ([1] if engine.detect(empty)[0] else [])
+
+
+def test_read_max_side_names_itself_in_the_model_version() -> None:
+    assert "read2000" in OcrEngine(OcrOptions(read_max_side=2000)).model.version
 
 
 def test_a_photo_that_did_not_decode_has_no_text(engine: OcrEngine) -> None:

@@ -98,7 +98,7 @@ def jpeg_of(image: Image.Image) -> bytes:
 
 
 def test_score_returns_watermark_and_phi_image_findings_with_boxes(client: TestClient) -> None:
-    before = labelled("Pt Anna Novak", size=48).resize((2400, 2400))  # working copy: 1600 px
+    before = labelled("Pt Anna Novak", size=48).resize((2400, 2400))  # working copy: 1000 px
     after = Image.fromarray(sample_photos.load("astronaut")).resize((1200, 1200)).convert("RGBA")
     layer = Image.new("RGBA", after.size)
     ImageDraw.Draw(layer).text((600, 1120), "© Novak Plastic Surgery",

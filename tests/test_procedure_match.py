@@ -141,7 +141,7 @@ def test_a_portrait_matches_a_nose_job_and_not_a_breast_augmentation(
 
 
 def test_evidence_boxes_are_in_original_pixels(pipeline: ModerationPipeline) -> None:
-    # 3x the photo: 1536 x 1800 decoded at 1600 px, so the working scale is below 1.
+    # 3x the photo: 1536 x 1800 decoded at 1000 px, so the working scale is below 1.
     portrait = np.kron(real_photos.grace_hopper(), np.ones((3, 3, 1), np.uint8))
     before = findings(score(pipeline, "rhinoplasty", portrait, portrait))["photo:set1/before"]
     face_box = next(b for b in before.evidence.boxes if b.label == "face")
