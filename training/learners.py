@@ -8,6 +8,7 @@ measured exactly as they would serve. Adding a learner is one class and one line
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from abc import ABC, abstractmethod
@@ -23,12 +24,19 @@ from torch import nn
 
 from datasets.staff_dataset import LabelledItem, StaffDataset
 from models.registry import ModelVersion
+from moderation.settings import Settings
 
-WORKING_MAX_SIDE = 1600  # px: the long side the service's checks see (intake.working_max_side)
+
+@functools.cache
+def working_max_side() -> int:
+    """The long side (px) the service's checks see: `[intake] working_max_side`."""
+    return Settings().intake.working_max_side
 
 
-def load_rgb(path: Path, max_side: int = WORKING_MAX_SIDE) -> np.ndarray:
-    """A stored photo as the checks see it: upright, RGB, long side at most `max_side`."""
+def load_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
+    """A stored photo as the checks see it: upright, RGB, long side at most `max_side`
+    (the service's working size unless given)."""
+    max_side = max_side or working_max_side()
     with Image.open(path) as image:
         upright = ImageOps.exif_transpose(image).convert("RGB")
     if max(upright.size) > max_side:
