@@ -155,6 +155,8 @@ def similarity(a: Fingerprint, b: Fingerprint, directions: tuple[int, ...] = (0,
     first, second = _smooth(a.thumb), _smooth(b.thumb)
     if first.std() < 2 or second.std() < 2:  # flat images: say nothing
         return 0.0
+    if _same_thumbnail(a, b):  # the same pixels (the same upload again): no crop can beat 1.0
+        return 1.0
     levels = [(first, second)]
     for _ in range(_PYRAMID_LEVELS - 1):
         levels.append(tuple(cv2.pyrDown(image) for image in levels[-1]))  # type: ignore[arg-type]
@@ -405,13 +407,19 @@ class DuplicateFinder:
 def confirm(a: Fingerprint, b: Fingerprint, min_similarity: float,
             directions: tuple[int, ...] = (0, 1)) -> float | None:
     """The similarity of two photos if they are the same photo, else None."""
-    if _rough_correlation(a.thumb, b.thumb, directions) < _ROUGH_MIN:
+    if not _same_thumbnail(a, b) and _rough_correlation(a.thumb, b.thumb, directions) < _ROUGH_MIN:
         return None  # cheap rejection of hash collisions between unrelated photos
     score = similarity(a, b, directions)
     return score if score >= min_similarity else None
 
 
 _ROUGH_MIN = 0.3
+
+
+def _same_thumbnail(a: Fingerprint, b: Fingerprint) -> bool:
+    """Identical thumbnails: the exhaustive crop search would find the whole frame at a
+    correlation of 1.0 (to float rounding) after ~2 ms of template matching."""
+    return a.thumb.shape == b.thumb.shape and np.array_equal(a.thumb, b.thumb)
 
 
 def _rough_correlation(a: np.ndarray, b: np.ndarray, directions: tuple[int, ...]) -> float:

@@ -226,3 +226,30 @@ def test_a_photo_reused_in_another_case_is_flagged_with_that_case(client, tmp_pa
     assert "gallery" in reused.json()["recommendation"]
     assert reused.json()["recommendation"]["profile"]["action"] != "approve"
     assert json.dumps(before).find(".jpg") == -1  # never a file name
+
+
+def test_the_same_upload_again_is_confirmed_at_one_without_the_crop_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical thumbnails (the same photo posted for another case) skip the template search,
+    and get the answer the search gives them (1.0, to float rounding); flat images still say
+    nothing, and a crop still goes through the search."""
+    import moderation.duplicates as duplicates
+
+    for name in ("coffee", "astronaut", "rocket"):
+        original = by_name(name).load()
+        first, again = fingerprint(original), fingerprint(original.copy())
+        with monkeypatch.context() as patched:
+            patched.setattr(duplicates, "_same_thumbnail", lambda a, b: False)
+            assert duplicates.similarity(again, first) == pytest.approx(1.0, abs=1e-6)
+        searches: list[object] = []
+        real_match = duplicates._match
+        with monkeypatch.context() as patched:
+            patched.setattr(duplicates, "_match",
+                            lambda *args: searches.append(args) or real_match(*args))
+            assert confirm(again, first, MIN_SIMILARITY) == 1.0
+            assert searches == []
+            crop = fingerprint(variants(original)["crop_10pct"])
+            assert MIN_SIMILARITY <= duplicates.similarity(crop, first) < 1.0
+            assert searches
+    flat = np.full((300, 400, 3), 128, np.uint8)
+    assert duplicates.similarity(fingerprint(flat), fingerprint(flat.copy())) == 0.0
