@@ -101,10 +101,12 @@ class Face:
 @dataclass
 class FaceDetectorConfig:
     detect_side: int = 384  # long side, in pixels, of the copy the cascade runs on
-    min_face_fraction: float = 0.08  # smallest face looked for, as a share of the long side
+    min_face_fraction: float = 0.10  # smallest face looked for, as a share of the long side
     min_score: float = 0.9
     # Canvas side / photo long side for the second look, tried in turn; (): no second look.
-    zoom_out_canvases: tuple[float, ...] = (1.8, 2.6)
+    # One look at 1.8: a 2.6 look after it, for photos 1.8 found no face on, added nothing on the
+    # benches and cost a pass (README, issue 9).
+    zoom_out_canvases: tuple[float, ...] = (1.8,)
     # Smallest face looked for in a zoomed-out look, as a share of the photo's long side: a face
     # the frame cuts off is a large one (a smaller face fits the frame, and the first look
     # finds it). Skipping the small scales makes a zoomed-out look ~5x cheaper.

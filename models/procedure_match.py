@@ -35,10 +35,10 @@ class ProcedureMatchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     face_detect_side: int = Field(384, ge=64, description="long side the face detector sees")
-    face_min_fraction: float = Field(0.08, gt=0, lt=1)
+    face_min_fraction: float = Field(0.10, gt=0, lt=1)
     face_min_score: float = Field(0.9, ge=0, le=1)
     face_zoom_out_canvases: tuple[float, ...] = Field(
-        (1.8, 2.6), description="second looks at faceless photos (close-ups); () for none")
+        (1.8,), description="second looks at faceless photos (close-ups); () for none")
     face_zoom_out_min_face: float = Field(
         0.5, gt=0, le=2, description="smallest face a second look seeks, share of the photo's side")
     body_detector: Literal["nudenet", "none"] = "nudenet"
