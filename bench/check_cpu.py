@@ -3,6 +3,7 @@ service's CPU goes, measured as CPU seconds rather than wall time (the machine i
 
     .venv/bin/python bench/check_cpu.py [--repeats 5] [--profile out.prof]
                                         [--compare ocr.det_model=wheel,intake.working_max_side=1000]
+                                        [--compare checks.procedure_match.face_zoom_out_canvases=[1.8,2.6]]
 
 The submission is bench/score_latency.py's: 2 photo sets of 12-MP JPEGs and a 300-word note.
 Stages run one after another on one thread (each model runtime keeps its own threads, which
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -89,7 +92,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed runs here")
     parser.add_argument("--compare", action="append", default=[], help=(
-        "also score with these [models] or [intake] settings changed (section.key=value, "
+        "also score with these [models], [intake] or check options changed (section.key=value, "
+        "checks.<check>.<option>=value, "
         "comma-separated, e.g. intake.working_max_side=1000,ocr.read_max_side=2000), "
         "in the same run, alternating: a column per configuration; repeat for more columns"))
     args = parser.parse_args()
@@ -106,8 +110,9 @@ def main() -> None:
                       for section, values in settings.models.items()}
             intake_settings = settings.intake.model_validate(
                 {**settings.intake.model_dump(), **overrides.get("intake", {})})
-            pipelines[label] = ModerationPipeline.from_settings(
-                settings.model_copy(update={"models": models, "intake": intake_settings}))
+            pipelines[label] = ModerationPipeline.from_settings(settings.model_copy(update={
+                "models": models, "intake": intake_settings,
+                "checks": _with_check_options(settings, overrides.get("checks", {}))}))
         derived = DerivedTimer()
         derived.install()
         for pipeline in pipelines.values():  # warm-up: lazy loads, first-call allocations
@@ -146,15 +151,32 @@ def main() -> None:
     console.print(table)
 
 
-def _overrides(text: str) -> dict[str, dict[str, str]]:
-    overrides: dict[str, dict[str, str]] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+def _overrides(text: str) -> dict[str, dict[str, object]]:
+    """`section.key=value` items, comma-separated (commas inside [...] belong to a list);
+    values are read as JSON when they parse (numbers, lists), else kept as text."""
+    overrides: dict[str, dict[str, object]] = {}
+    for item in filter(None, (part.strip() for part in re.split(r",(?![^\[]*\])", text))):
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
         if not (section and name and value):
             raise SystemExit(f"--compare takes section.key=value items, not {item!r}")
-        overrides.setdefault(section, {})[name] = value
+        try:
+            overrides.setdefault(section, {})[name] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides.setdefault(section, {})[name] = value
     return overrides
+
+
+def _with_check_options(settings: Settings, options: dict[str, object]) -> dict[str, object]:
+    """The settings' checks with `check.option` values replaced (`checks.` items of --compare)."""
+    checks = dict(settings.checks)
+    for key, value in options.items():
+        name, _, option = key.partition(".")
+        if not option:
+            raise SystemExit(f"--compare takes checks.<check>.<option>=value, not checks.{key}")
+        current = settings.check(name)
+        checks[name] = current.model_copy(update={"options": {**current.options, option: value}})
+    return checks
 
 
 if __name__ == "__main__":
