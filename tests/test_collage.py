@@ -165,3 +165,24 @@ def test_layout_contrast_finds_a_faint_cut_in_the_middle_and_not_courses() -> No
     assert contrast["faint"][0] > 2 * contrast["single"][0]
     assert contrast["faint"][1] > 1.0  # nothing else steps like it
     assert contrast["courses"][0] > 2 and contrast["courses"][1] < 1.0  # every course alike
+
+
+def test_the_onnx_runtime_copy_scores_as_the_torchscript_one_did() -> None:
+    """The shipped backend (the trained network exported to ONNX in memory) against the
+    TorchScript copy it replaced, on real photos and a composite; an unknown backend is refused."""
+    from models.collage import CollageModel
+    from models.registry import ModelRegistry
+    from moderation.settings import Settings
+
+    version = ModelRegistry.default(Settings().data_dir).promoted("collage")
+    assert version is not None
+    onnx = CollageModel(version.path("collage.pt"), backend="onnxruntime")
+    torchscript = CollageModel(version.path("collage.pt"), backend="torchscript")
+    images = [photo.load() for photo in photos()[:6]] + [side_by_side(gutter=12)]
+    for image in images:
+        assert onnx.probabilities([image]) == pytest.approx(torchscript.probabilities([image]),
+                                                            abs=1e-5)
+    batch = onnx.probabilities(images[:3], flips=False)
+    assert batch.shape == (3,) and np.all((batch > 0) & (batch < 1))
+    with pytest.raises(ValueError, match="backend"):
+        CollageModel(version.path("collage.pt"), backend="tensorflow")

@@ -11,7 +11,7 @@ original photo's pixels.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,8 @@ class CollageOptions(BaseModel):
                                     description="score when two separate labels are read")
     use_ocr_labels: bool = True
     threads: int = Field(1, ge=1)
+    backend: Literal["onnxruntime", "torchscript"] = Field(
+        "onnxruntime", description="runtime of the learned model (same outputs to ~1e-6)")
 
 
 class CollageCheck(Check):
@@ -59,7 +61,8 @@ class CollageCheck(Check):
         self._threshold: float | None = promoted.thresholds.get("score")
         self._scorer: CollageScorer = context.shared(
             f"model:{promoted.name}:{promoted.version}",
-            lambda: CollageScorer(promoted, self.options.band_score, self.options.threads))
+            lambda: CollageScorer(promoted, self.options.band_score, self.options.threads,
+                                  self.options.backend))
         self._ocr = _ocr_engine(context) if self.options.use_ocr_labels else None
 
     @property
