@@ -103,11 +103,11 @@ class PreparedPhoto:
         detail than the checks do (reading small text); None when it would be no larger."""
         return decode_detail(self, max_side)
 
-    def keep_stored_copy(self, stored: bytes | None) -> None:
-        """The copy the service keeps, hashed once: storage, the photo index and the response
-        all ask for its sha256."""
+    def keep_stored_copy(self, stored: bytes | None, sha256: str | None = None) -> None:
+        """The copy the service keeps, hashed once (or `sha256`, its hash known already):
+        storage, the photo index and the response all ask for it."""
         self.stored_bytes = stored
-        self.stored_sha256 = hashlib.sha256(stored).hexdigest() if stored else None
+        self.stored_sha256 = (sha256 or hashlib.sha256(stored).hexdigest()) if stored else None
 
 
 def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
@@ -216,9 +216,13 @@ def make_stored_copy(photo: PreparedPhoto) -> None:
     if photo.stored_bytes is not None:
         return
     try:
-        photo.keep_stored_copy(strip_metadata(photo.data, photo.format, photo.orientation))
+        stored = strip_metadata(photo.data, photo.format, photo.orientation)
     except StripError:
         photo.keep_stored_copy(None)
+        return
+    # Nothing stripped: the upload's own hash, which inspect_upload computed from these bytes
+    # (comparing them costs ~1/20 of hashing them again).
+    photo.keep_stored_copy(stored, photo.sha256 if stored == photo.data else None)
 
 
 # ---------------------------------------------------------------- helpers

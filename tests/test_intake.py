@@ -184,3 +184,24 @@ def test_every_exif_orientation_matches_pillows_transpose(orientation: int) -> N
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
     assert photo.image is not None and photo.image.shape == expected.shape
     assert np.abs(photo.image.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_the_stored_hash_is_the_stored_copys_whether_or_not_anything_was_stripped() -> None:
+    """A photo with nothing to strip is stored as uploaded and reuses the upload's hash; one
+    with metadata gets its own; a photo restored from its stored copy keeps both apart."""
+    import hashlib
+
+    from moderation.intake import restore_stored
+
+    clean = photos.jpeg()
+    plain = prepared(clean)
+    assert plain.stored_bytes == clean
+    assert plain.stored_sha256 == plain.sha256 == hashlib.sha256(clean).hexdigest()
+    tagged = prepared(photos.jpeg(exif=photos.exif_with(artist="Jane Roe")))
+    assert tagged.stored_bytes is not None and tagged.stored_bytes != tagged.data
+    assert tagged.stored_sha256 == hashlib.sha256(tagged.stored_bytes).hexdigest() != tagged.sha256
+    restored = restore_stored("set1/before", "b1", None, tagged.stored_bytes,
+                              upload_sha256=tagged.sha256, upload_size=tagged.upload_size,
+                              metadata=tagged.metadata, limits=IntakeSettings())
+    make_stored_copy(restored)
+    assert (restored.sha256, restored.stored_sha256) == (tagged.sha256, tagged.stored_sha256)
