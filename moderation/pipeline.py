@@ -130,11 +130,10 @@ class ModerationPipeline:
         ]
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            self._decode_all(photos)
+            # Each photo's stored copy is made beside its decoding, on the same threads.
+            self._decode_all(photos, self._keep_stored_copy)
         if self.settings.intake.refuse_undecodable:
             _refuse_undecodable(photos)
-        for photo in photos:
-            make_stored_copy(photo)
         prepared = self._assemble(submission, photos)
         prepared.timings_ms.update(timings)
         return prepared
@@ -147,6 +146,10 @@ class ModerationPipeline:
         prepared = self._assemble(submission, photos)
         prepared.timings_ms.update(timings)
         return prepared
+
+    def _keep_stored_copy(self, photo: PreparedPhoto) -> None:
+        if photo.problem is None or not self.settings.intake.refuse_undecodable:
+            make_stored_copy(photo)  # a photo about to be refused is never stored
 
     def _assemble(self, submission: Submission, photos: list[PreparedPhoto]) -> PreparedSubmission:
         procedure = self.taxonomy.get(submission.procedure)
@@ -182,9 +185,15 @@ class ModerationPipeline:
             timings_ms={name: round(ms, 2) for name, ms in timings.items()},
         )
 
-    def _decode_all(self, photos: list[PreparedPhoto]) -> None:
+    def _decode_all(self, photos: list[PreparedPhoto],
+                    then: Callable[[PreparedPhoto], None] | None = None) -> None:
         side = self.settings.intake.working_max_side
-        list(self._pool.map(lambda photo: decode_for_checks(photo, side), photos))
+
+        def decode(photo: PreparedPhoto) -> None:
+            decode_for_checks(photo, side)
+            if then is not None:
+                then(photo)
+        list(self._pool.map(decode, photos))
 
     def _run_check(self, check: Check, prepared: PreparedSubmission) -> list[Finding]:
         try:
