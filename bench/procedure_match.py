@@ -64,7 +64,9 @@ def detected_label(probabilities: dict[str, float], shown_at: float) -> str:
     return "none"
 
 
-_ENCODED: dict[int, bytes] = {}
+# id(image) -> (image, its JPEG). The image is kept with its bytes: a freed array's id can be
+# handed to the next one, which would then be sent as the old photo's JPEG.
+_ENCODED: dict[int, tuple[np.ndarray, bytes]] = {}
 
 
 def prepared_photo(image: np.ndarray, settings: Settings) -> PreparedPhoto:
@@ -72,11 +74,12 @@ def prepared_photo(image: np.ndarray, settings: Settings) -> PreparedPhoto:
 
     from PIL import Image
 
-    if id(image) not in _ENCODED:  # each photo is encoded once (the same bytes every config)
+    cached = _ENCODED.get(id(image))
+    if cached is None or cached[0] is not image:  # each photo is encoded once (every config)
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, "JPEG", quality=92)
-        _ENCODED[id(image)] = buffer.getvalue()
-    photo = inspect_upload("set1/before", "b1", None, _ENCODED[id(image)], settings.intake)
+        cached = _ENCODED[id(image)] = (image, buffer.getvalue())
+    photo = inspect_upload("set1/before", "b1", None, cached[1], settings.intake)
     decode_for_checks(photo, settings.intake.working_max_side)
     return photo
 
