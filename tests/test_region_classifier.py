@@ -151,25 +151,6 @@ def test_the_group_split_holds_out_whole_people_and_scenes(tmp_path: Path) -> No
         train_region_classifier.split_for(args, photos)
 
 
-def test_left_out_groups_are_not_trained_on_and_the_split_is_unchanged(tmp_path: Path) -> None:
-    root = _grouped_folder(tmp_path)
-    photos = read_image_folder(root, default_taxonomy())
-    groups = train_region_classifier.read_groups(root)
-    assert groups is not None
-    args = train_region_classifier.parse_args(["--data", str(root)])
-    train, val, _, held_out = train_region_classifier.split_for(args, photos)
-    args = train_region_classifier.parse_args(
-        ["--data", str(root), "--leave-out-groups", "person:p1,scene:brick"])
-    train2, val2, _, held_out2 = train_region_classifier.split_for(args, photos)
-    assert held_out2 == held_out and [p.path for p in val2] == [p.path for p in val]
-    kept = train_region_classifier.without_groups(args, train2)
-    assert {groups[p.path] for p in kept} == {groups[p.path] for p in train} - {"person:p1", "scene:brick"}
-    assert len(kept) < len(train)
-    args = train_region_classifier.parse_args(["--data", str(root), "--leave-out-groups", "person:nobody"])
-    with pytest.raises(LabelError, match="person:nobody"):
-        train_region_classifier.without_groups(args, train)
-
-
 def test_the_mirror_average_is_the_mean_of_the_photo_and_its_mirror_image() -> None:
     from models.region_classifier import RegionClassifier
     from models.registry import ModelVersion

@@ -8,12 +8,8 @@ from datasets.region_photos import (
     BENCH_SOURCES,
     CATEGORY_REGIONS,
     SOURCES,
-    TRAIN_MORE_PEOPLE_SOURCES,
-    TRAIN_MORE_SCENE_SOURCES,
-    TRAIN_MORE_TORSO_BOXES,
     TRAIN_PEOPLE_SOURCES,
     TRAIN_SCENE_SOURCES,
-    TRAIN_SAMPLE_SCENE_SOURCES,
     TRAIN_TORSO_BOXES,
     clip_box,
     crops_for_face,
@@ -40,12 +36,10 @@ def test_every_benchmark_declaration_is_a_real_match_or_mismatch() -> None:
 
 
 def test_training_and_benchmark_never_share_a_source() -> None:
-    training = (set(TRAIN_PEOPLE_SOURCES) | set(TRAIN_SCENE_SOURCES) | set(TRAIN_TORSO_BOXES)
-                | set(TRAIN_MORE_SCENE_SOURCES) | set(TRAIN_MORE_PEOPLE_SOURCES)
-                | set(TRAIN_MORE_TORSO_BOXES) | set(TRAIN_SAMPLE_SCENE_SOURCES))
+    training = set(TRAIN_PEOPLE_SOURCES) | set(TRAIN_SCENE_SOURCES) | set(TRAIN_TORSO_BOXES)
     assert not set(BENCH_SOURCES) & training
     assert training <= set(SOURCES)  # each with its licence recorded
-    for boxes in (*TRAIN_TORSO_BOXES.values(), *TRAIN_MORE_TORSO_BOXES.values()):
+    for boxes in TRAIN_TORSO_BOXES.values():
         assert boxes and all(x1 < x2 and y1 < y2 for x1, y1, x2, y2 in boxes)
 
 

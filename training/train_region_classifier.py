@@ -68,10 +68,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "folders, written by datasets.region_photos); label: a share of each "
                              "label set (crops of one person on both sides); auto: group when "
                              "the folder has groups.json")
-    parser.add_argument("--leave-out-groups", default="",
-                        help="comma-separated groups of groups.json (e.g. person:author) whose "
-                             "crops are not trained on, though the split is drawn with them: an "
-                             "ablation with the same held-out people as the full run")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; on 2 shared cores one is faster than two")
     parser.add_argument("--pretrained", choices=["auto", "never"], default="auto",
@@ -158,18 +154,6 @@ def split_for(args: argparse.Namespace, photos: list[LabelledPhoto]
     return train_photos, val_photos, "group", held
 
 
-def without_groups(args: argparse.Namespace, photos: list[LabelledPhoto]) -> list[LabelledPhoto]:
-    """The training photos less those of `--leave-out-groups`."""
-    left_out = {g for g in getattr(args, "leave_out_groups", "").split(",") if g}
-    if not left_out:
-        return photos
-    groups = read_groups(args.data) or {}
-    unknown = left_out - set(groups.values())
-    if unknown:
-        raise LabelError(f"--leave-out-groups: no such group in groups.json: {sorted(unknown)}")
-    return [p for p in photos if groups.get(p.path) not in left_out]
-
-
 def imagenet_weights(arch: str, mode: str) -> str | None:
     """The ImageNet weights' enum name when the local torch cache holds them (never fetched)."""
     if mode == "never":
@@ -220,7 +204,6 @@ def train(args: argparse.Namespace) -> Path:
     regions = list(taxonomy.regions)
     procedures = sorted({p.procedure for p in photos if p.procedure})
     train_photos, val_photos, how, held_out = split_for(args, photos)
-    train_photos = without_groups(args, train_photos)
     if not val_photos:
         raise LabelError("too few photos to hold any out for validation")
     args.split_used, args.held_out = how, held_out
