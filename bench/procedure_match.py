@@ -64,7 +64,9 @@ def detected_label(probabilities: dict[str, float], shown_at: float) -> str:
     return "none"
 
 
-_ENCODED: dict[int, bytes] = {}
+# id(image) -> (image, its JPEG). The image is kept with its bytes: a freed array's id can be
+# handed to the next one, which would then be sent as the old photo's JPEG.
+_ENCODED: dict[int, tuple[np.ndarray, bytes]] = {}
 
 
 def prepared_photo(image: np.ndarray, settings: Settings) -> PreparedPhoto:
@@ -72,11 +74,12 @@ def prepared_photo(image: np.ndarray, settings: Settings) -> PreparedPhoto:
 
     from PIL import Image
 
-    if id(image) not in _ENCODED:  # each photo is encoded once (the same bytes every config)
+    cached = _ENCODED.get(id(image))
+    if cached is None or cached[0] is not image:  # each photo is encoded once (every config)
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, "JPEG", quality=92)
-        _ENCODED[id(image)] = buffer.getvalue()
-    photo = inspect_upload("set1/before", "b1", None, _ENCODED[id(image)], settings.intake)
+        cached = _ENCODED[id(image)] = (image, buffer.getvalue())
+    photo = inspect_upload("set1/before", "b1", None, cached[1], settings.intake)
     decode_for_checks(photo, settings.intake.working_max_side)
     return photo
 
@@ -121,9 +124,31 @@ def run_config(name: str, check: ProcedureMatchCheck, photos: list[tuple[BenchPh
                 continue
             probability, _ = check.match_probability(estimate, taxonomy.get(code))
             rows.append({"photo": photo.id, "category": photo.category, "procedure": code,
-                         "mismatch": truth_mismatch, "score": 1 - probability})
+                         "mismatch": truth_mismatch, "score": 1 - probability,
+                         "evidence": evidence_summary(estimate, taxonomy.get(code))})
     return {"name": name, "rows": rows, "latency": latencies, "decode": decode_ms,
             "labels": labels}
+
+
+def evidence_summary(estimate, procedure) -> str:
+    """What the check saw, for the error listing: the declared regions' probabilities and
+    the strongest sightings (detector, its label, probability)."""
+    declared = sorted(((r, estimate.probability(r)) for r in procedure.regions),
+                      key=lambda item: -item[1])[:3]
+    sightings = sorted(estimate.sightings, key=lambda s: -s.probability)[:5]
+    return ("declared " + ", ".join(f"{r} {p:.2f}" for r, p in declared) + " | seen "
+            + ", ".join(f"{s.source}:{s.label}->{s.region} {s.probability:.2f}" for s in sightings))
+
+
+def print_errors(console: Console, result: dict, threshold: float) -> None:
+    """Every wrong trial of one configuration, by kind of photo."""
+    wrong = [r for r in result["rows"] if r["mismatch"] != (r["score"] >= threshold)]
+    console.print(f"[bold]{result['name']}: {len(wrong)} wrong trials[/bold]")
+    for row in sorted(wrong, key=lambda r: (r["category"], r["mismatch"], r["photo"])):
+        kind = "missed mismatch" if row["mismatch"] else "false flag"
+        console.print(f"  {row['category']:<13} {kind:<15} {row['photo']:<34} "
+                      f"{row['procedure']:<22} score {row['score']:.2f}  {row['evidence']}",
+                      soft_wrap=True)
 
 
 def metrics(rows: list[dict], threshold: float) -> dict[str, float]:
@@ -230,6 +255,8 @@ def main() -> None:
     parser.add_argument("--classifier-weight", type=float, default=None,
                         help="classifier_weight for the classifier rows (default: defaults.toml)")
     parser.add_argument("--out", type=Path, default=Path("out/bench"), help="where the plot goes")
+    parser.add_argument("--errors", action="store_true",
+                        help="list every wrong trial of each classifier configuration")
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos (a smoke run)")
     parser.add_argument("--upload-side", type=int, default=0, help=(
         "enlarge each photo (bicubic) to this long side before it is sent as a JPEG (4000: a "
@@ -277,6 +304,9 @@ def main() -> None:
     print_by_category(console, results, settings.check("procedure_match").pass_below)
     for result in results:
         print_confusion(console, result)
+    if args.errors:
+        for result in results[2:]:
+            print_errors(console, result, settings.check("procedure_match").pass_below)
     console.print(f"plot: {write_plot(results, args.out, settings)}")
 
 

@@ -109,7 +109,7 @@ def test_procedure_match_is_registered_and_runs_from_the_detectors_alone(
 def test_by_default_the_shipped_classifier_joins_the_detectors(shipped: ModerationPipeline) -> None:
     check = next(c for c in shipped.checks if c.name == "procedure_match")
     assert check.classifier is not None
-    assert check.model.name == "region-classifier" and check.model.version == "1.2.0"
+    assert check.model.name == "region-classifier" and check.model.version == "1.3.0"
     portrait = real_photos.grace_hopper()
     # A head shot: whatever the classifier thinks of the uniform, no breast is shown.
     wrong = findings(score(shipped, "breast_augmentation", portrait, portrait))
@@ -197,7 +197,7 @@ def test_the_api_reports_procedure_match_with_region_evidence(client) -> None:
     assert photo["verdict"] == "fail" and photo["evidence"]["expected_regions"] == ["abdomen", "flanks"]
     assert any(box["label"] == "face" for box in photo["evidence"]["boxes"])
     assert "procedure_match" in body["timings_ms"]
-    assert {"name": "region-classifier", "version": "1.2.0"} in body["models"]
+    assert {"name": "region-classifier", "version": "1.3.0"} in body["models"]
     assert not any("procedure_match: not checked" in r
                    for r in body["recommendation"]["profile"]["reasons"])
     json.dumps(body)  # the evidence is plain JSON
