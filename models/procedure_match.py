@@ -46,7 +46,7 @@ class ProcedureMatchOptions(BaseModel):
     classifier: str = Field(MODEL_NAME, description="registry name of the region classifier; "
                                                     "empty: detectors only")
     classifier_weight: float = Field(0.9, ge=0, le=1)
-    classifier_flip: bool = Field(False, description="average the classifier over the photo and "
+    classifier_flip: bool = Field(True, description="average the classifier over the photo and "
                                                      "its mirror image (one run, a batch of two)")
     shown_at: float = Field(0.5, ge=0, le=1, description="a region counts as shown from here")
     face_min_height: float = 0.12

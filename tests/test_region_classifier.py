@@ -176,4 +176,4 @@ def test_classifier_flip_is_a_setting_of_the_check(tmp_path: Path) -> None:
         checks[flip] = ProcedureMatchCheck(check_settings, context)
     assert checks[False].classifier is not None and checks[False].classifier.flip is False
     assert checks[True].classifier.flip is True  # the shipped classifier, averaged with its mirror
-    assert Settings(data_dir=tmp_path).check("procedure_match").options["classifier_flip"] is False
+    assert Settings(data_dir=tmp_path).check("procedure_match").options["classifier_flip"] is True
