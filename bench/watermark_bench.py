@@ -128,7 +128,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         read_text(photo, watermark.ocr)
         ocr_done = time.perf_counter()
         text_marks = watermark.text_marks(photo)
-        mark_map = watermark.detector.predict(photo.image)
+        mark_map = watermark.mark_map(photo)
         model_done = time.perf_counter()
         phi_findings = phi_image.text_findings(photo)
         finished = time.perf_counter()
@@ -143,7 +143,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         first = sample.marks[0] if sample.marks else None
         compared = {}
         for version, other in (others or {}).items():  # not timed: not what the service runs
-            other_score = other.calibrated(other.detector.predict(photo.image).score)
+            other_score = other.calibrated(other.mark_map(photo).score)
             compared[f"model {version}"] = other_score
             compared[f"combined {version}"] = 1 - (1 - text_score) * (1 - other_score)
         rows.append({

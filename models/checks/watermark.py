@@ -5,7 +5,9 @@ Two kinds of evidence, combined as independent signals (noisy-OR):
   ©/®/™, a phone number, practice words (Dr., MD, clinic, plastic surgery, aesthetics ...),
   the same text tiled over the photo, or any text in a corner or at the centre;
 - the learned detector (`models.watermark`), which also finds text-free logos and faint marks
-  the OCR cannot read. Its probability is mapped so that its registered threshold lands on
+  the OCR cannot read: either a network of its own on the photo's pixels (versions 1.x), or
+  a small head on the features the OCR text detector already computed for the photo
+  (versions 2.x; `[models.ocr] features = true`). Its probability is mapped so that its registered threshold lands on
   this check's `fail_at`: retraining moves the threshold without editing settings.
 
 Evidence: one box per mark in the photo's own pixels, with the text read where there is text
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.ocr import TextRegion, ocr_engine, read_text
+from models.ocr import OcrEngine, TextRegion, ocr_engine, read_text, text_features
 from models.watermark import DetectorOptions, MarkBox, MarkMap, watermark_detector
 from moderation.checks.base import GALLERY_ONLY, Check, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
@@ -94,6 +96,17 @@ class WatermarkCheck(Check):
         self.ocr = ocr_engine(context) if self.options.use_ocr else None
         self.detector = (watermark_detector(context, self.options.detector)
                          if self.options.use_model else None)
+        self.feature_ocr = self._feature_ocr(context)
+
+    def _feature_ocr(self, context) -> OcrEngine | None:  # type: ignore[no-untyped-def]
+        """The shared OCR engine, when the detector scores its text detector's features."""
+        if self.detector is None or not self.detector.uses_text_features:
+            return None
+        engine = self.ocr or ocr_engine(context)
+        if not engine.options.features:
+            raise ValueError(f"watermark model {self.detector.ref.version} scores the OCR "
+                             "detector's features: set [models.ocr] features = true")
+        return engine
 
     @property
     def model(self) -> ModelRef:
@@ -106,7 +119,7 @@ class WatermarkCheck(Check):
 
     def observe(self, photo: PreparedPhoto) -> Observation:
         text_marks = self.text_marks(photo)
-        mark_map = self.detector.predict(photo.image) if self.detector else None
+        mark_map = self.mark_map(photo)
         text_score = max((mark.score for mark in text_marks), default=0.0)
         model_score = self.calibrated(mark_map.score) if mark_map is not None else 0.0
         score = 1.0 - (1.0 - text_score) * (1.0 - model_score)
@@ -153,6 +166,13 @@ class WatermarkCheck(Check):
         return "other"
 
     # ------------------------------------------------------------ the model
+
+    def mark_map(self, photo: PreparedPhoto) -> MarkMap | None:
+        if self.detector is None:
+            return None
+        if self.feature_ocr is not None:
+            return self.detector.predict_features(text_features(photo, self.feature_ocr))
+        return self.detector.predict(photo.image)
 
     def calibrated(self, probability: float) -> float:
         """The model's probability mapped so that its threshold becomes this check's fail_at."""
