@@ -305,7 +305,7 @@ OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_sid
 16-px cell of the detector's input: the probability that a watermark or practice logo covers
 it; the image score is the hottest cell. Served by `models/watermark.py`
 (`FeatureWatermarkDetector`) through ONNX Runtime; needs `[models.ocr] features = true` and
-the "fused" or "wheel" detector (the INT8 graph lacks the tensors).
+the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` refuses them).
 
 ## Data
 Synthetic marks over real photographs, built by `datasets/watermarks.py` (seeded; the same
@@ -333,6 +333,7 @@ once the features are cached.
 | this head | validation | {val[auroc]} | {val[average_precision]} | {val[precision]} | {val[recall]} |
 | this head | test (held-out photos) | {test[auroc]} | {test[average_precision]} | {test[precision]} | {test[recall]} |
 {baseline_rows}
+
 Threshold (`thresholds.score`): {threshold} (best validation recall at precision >=
 {min_precision}). Test recall by opacity band and mark kind, false positives by hard negative
 (at that threshold): {breakdown}. End-to-end figures (OCR rules + head at the working
