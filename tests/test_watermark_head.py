@@ -111,3 +111,18 @@ def test_the_check_scores_the_features_of_the_photo_s_one_ocr_pass(tmp_path: Pat
     assert features is not None and read_text(photo, check.ocr) is read_text(photo, check.ocr)
     expected = check.calibrated(check.detector.predict_features(features).score)
     assert observation.evidence.values["model_score"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    options = {**settings.check("watermark").options, "also_version": "1.2"}
+    check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
+                           context)
+    assert [d.ref.version for d in check.detectors] == ["2.0", "1.2"]
+    photo = photo_of(portrait())
+    observation = check.observe(photo)
+    head = check.calibrated(check.mark_map(photo).score)
+    pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
+    assert observation.evidence.values["model_score"] == pytest.approx(max(head, pixels), abs=1e-4)
+    assert observation.evidence.values["also_model_probability"] is not None
