@@ -64,7 +64,8 @@ class OcrOptions(BaseModel):
         "0: from the working image"))
     features: bool = Field(False, description=(
         "the text detector also outputs its stride-16 features (models/text_features.py), "
-        "which the watermark head (watermark 2.x) scores: same pass, ~nothing more"))
+        "which the watermark head (watermark 2.x) scores: same pass, ~nothing more; the "
+        "\"fused\" and \"wheel\" detectors only (\"int8\" gives none)"))
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,11 @@ class OcrEngine:
         self.version = getattr(rapidocr_onnxruntime, "__version__", None) or _package_version()
         model_dir = Path(rapidocr_onnxruntime.__file__).parent / "models"
         session_config = {"intra_op_num_threads": self.options.threads, "inter_op_num_threads": 1}
-        if self.options.features and self.options.det_model == "int8":
-            # Measured: its tensors of the same names differ from the fp32 graph's by ~40%.
-            raise ValueError("[models.ocr] features need the \"fused\" or \"wheel\" text "
-                             "detector: the INT8 graph's features are not the ones the "
-                             "watermark head learnt")
+        # The INT8 graph's tensors of the same names differ from the fp32 ones by ~40% (measured):
+        # not the features the watermark head learnt, so it gives none.
+        self.gives_features = self.options.features and self.options.det_model != "int8"
         detector = detector_model(self.options.det_model, model_dir)
-        if self.options.features:
+        if self.gives_features:
             from models.text_features import with_feature_output
 
             raw = detector if isinstance(detector, bytes) else Path(detector).read_bytes()
@@ -209,7 +208,7 @@ class OcrEngine:
         outputs = self._detector.run(None, {self._detector_input: batch})
         quads, scores = self._postprocess(outputs[0], (height, width))
         features = (TextFeatures(outputs[1][0], (det_w, det_h), (width, height))
-                    if self.options.features else None)
+                    if self.gives_features else None)
         return ([_clockwise(np.asarray(q, dtype=np.float32)) for q in quads],
                 [float(s) for s in scores], features)
 

@@ -14,7 +14,7 @@ so the OCR pass yields, for ~nothing more, what `models.watermark.FeatureHead` s
 tensor names are those of the paddle2onnx export shipped in rapidocr_onnxruntime 1.4 (the
 "wheel" and "fused" graphs keep them): a clear error if they change. The INT8 graph's tensors of
 those names are far from the fp32 ones (mean |difference| ~40% of their mean), so
-`models.ocr` refuses features with it.
+`models.ocr` gives no features with it.
 """
 
 from __future__ import annotations

@@ -189,6 +189,8 @@ def test_text_features_come_from_the_photo_s_one_ocr_pass(feature_engine: OcrEng
     assert text_features(prepared(photo_with_text()), OcrEngine()) is None
 
 
-def test_the_int8_detector_has_no_features() -> None:
-    with pytest.raises(ValueError, match="fused"):
-        OcrEngine(OcrOptions(det_model="int8", features=True))
+def test_the_int8_detector_gives_no_features() -> None:
+    """Its tensors of the same names are far from the fp32 ones the watermark head learnt."""
+    engine = OcrEngine(OcrOptions(det_model="int8", features=True))
+    assert not engine.gives_features
+    assert engine.read_with_features(photo_with_text())[1] is None

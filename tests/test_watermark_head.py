@@ -126,3 +126,10 @@ def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -
     pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
     assert observation.evidence.values["model_score"] == pytest.approx(max(head, pixels), abs=1e-4)
     assert observation.evidence.values["also_model_probability"] is not None
+
+
+def test_the_int8_text_detector_cannot_feed_the_head(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models={"ocr": {"det_model": "int8", "features": True}})
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    with pytest.raises(ValueError, match="fused"):
+        WatermarkCheck(settings.check("watermark"), context)

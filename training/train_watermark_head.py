@@ -305,7 +305,7 @@ OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_sid
 16-px cell of the detector's input: the probability that a watermark or practice logo covers
 it; the image score is the hottest cell. Served by `models/watermark.py`
 (`FeatureWatermarkDetector`) through ONNX Runtime; needs `[models.ocr] features = true` and
-the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` refuses them).
+the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` gives none).
 
 ## Data
 Synthetic marks over real photographs, built by `datasets/watermarks.py` (seeded; the same

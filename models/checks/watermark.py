@@ -116,9 +116,11 @@ class WatermarkCheck(Check):
         if not readers:
             return None
         engine = self.ocr or ocr_engine(context)
-        if not engine.options.features:
+        if not engine.gives_features:
             raise ValueError(f"watermark model {readers[0].ref.version} scores the OCR "
-                             "detector's features: set [models.ocr] features = true")
+                             "detector's features: set [models.ocr] features = true with "
+                             "det_model \"fused\" or \"wheel\", or choose a 1.x watermark "
+                             "version")
         return engine
 
     @property
