@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-versions", default="",
                         help="other registered watermark model versions scored on the same "
                              "photos, e.g. 1.1")
+    parser.add_argument("--also-version", default=None, help=(
+        "set the check's `also_version` (a second detector, max of the two calibrated scores) "
+        "for the shipped column, e.g. 1.2; default: as in settings"))
     parser.add_argument("--upload-side", type=int, default=0, help=(
         "send each photo through the service's intake as a JPEG enlarged to this long side "
         "(4000: a 12-MP upload), so `[intake] working_max_side` and the OCR's "
@@ -95,9 +98,14 @@ def as_photo(image: np.ndarray, index: int, upload_side: int = 0,
     return photo
 
 
-def build_checks(settings: Settings) -> tuple[WatermarkCheck, PhiImageCheck, CheckContext]:
+def build_checks(settings: Settings, also_version: str | None = None,
+                 ) -> tuple[WatermarkCheck, PhiImageCheck, CheckContext]:
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
-    watermark = WatermarkCheck(settings.check("watermark"), context)
+    check_settings = settings.check("watermark")
+    if also_version is not None:
+        options = {**check_settings.options, "also_version": also_version}
+        check_settings = check_settings.model_copy(update={"options": options})
+    watermark = WatermarkCheck(check_settings, context)
     phi_image = PhiImageCheck(settings.check("phi_image"), context)
     return watermark, phi_image, context
 
@@ -109,6 +117,7 @@ def other_versions(watermark: WatermarkCheck, context: CheckContext,
     for version in [value.strip() for value in versions.split(",") if value.strip()]:
         options = watermark.options.model_copy(deep=True)
         options.detector.version = version
+        options.also_version = ""
         settings = watermark.settings.model_copy(update={"options": options.model_dump()})
         checks[version] = WatermarkCheck(settings, context)
     return checks
@@ -128,12 +137,11 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         read_text(photo, watermark.ocr)
         ocr_done = time.perf_counter()
         text_marks = watermark.text_marks(photo)
-        mark_map = watermark.detector.predict(photo.image)
+        model_score, _ = watermark.detector_scores(photo)
         model_done = time.perf_counter()
         phi_findings = phi_image.text_findings(photo)
         finished = time.perf_counter()
         text_score = max((m.score for m in text_marks), default=0.0)
-        model_score = watermark.calibrated(mark_map.score)
         timings["ocr"].append((ocr_done - started) * 1000)
         timings["detector+rules"].append((model_done - ocr_done) * 1000)
         timings["phi_text_detector"].append((finished - model_done) * 1000)
@@ -143,7 +151,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         first = sample.marks[0] if sample.marks else None
         compared = {}
         for version, other in (others or {}).items():  # not timed: not what the service runs
-            other_score = other.calibrated(other.detector.predict(photo.image).score)
+            other_score = other.detector_scores(photo)[0]
             compared[f"model {version}"] = other_score
             compared[f"combined {version}"] = 1 - (1 - text_score) * (1 - other_score)
         rows.append({
@@ -257,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings()
-    watermark, phi_image, context = build_checks(settings)
+    watermark, phi_image, context = build_checks(settings, args.also_version)
     others = other_versions(watermark, context, args.compare_versions)
     console.print(f"OCR {watermark.ocr.model.version}, detector {watermark.detector.ref.version} "
                   f"({watermark.options.detector.backend}, threshold "

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from moderation.intake import PreparedPhoto
 
 OCR_KEY = "ocr"
+OCR_FEATURES_KEY = "ocr-features"
 
 
 class OcrOptions(BaseModel):
@@ -61,6 +62,19 @@ class OcrOptions(BaseModel):
         "when the detector finds text, recognition reads it from the upload decoded again at "
         "this long side (JPEG: the DCT scale reaching it), not from the working image; "
         "0: from the working image"))
+    features: bool = Field(False, description=(
+        "the text detector also outputs its stride-16 features (models/text_features.py), "
+        "which the watermark head (watermark 2.x) scores: same pass, ~nothing more; the "
+        "\"fused\" and \"wheel\" detectors only (\"int8\" gives none)"))
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """The text detector's stride-16 features of one photo (`models.text_features`)."""
+
+    values: np.ndarray  # (channels, rows, cols) float32
+    input_size: tuple[int, int]  # (width, height) of the detector's input
+    image_size: tuple[int, int]  # (width, height) of the image it was made from
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,16 @@ class OcrEngine:
         self.version = getattr(rapidocr_onnxruntime, "__version__", None) or _package_version()
         model_dir = Path(rapidocr_onnxruntime.__file__).parent / "models"
         session_config = {"intra_op_num_threads": self.options.threads, "inter_op_num_threads": 1}
-        self._detector = cpu_session(detector_model(self.options.det_model, model_dir),
-                                     self.options.threads)
+        # The INT8 graph's tensors of the same names differ from the fp32 ones by ~40% (measured):
+        # not the features the watermark head learnt, so it gives none.
+        self.gives_features = self.options.features and self.options.det_model != "int8"
+        detector = detector_model(self.options.det_model, model_dir)
+        if self.gives_features:
+            from models.text_features import with_feature_output
+
+            raw = detector if isinstance(detector, bytes) else Path(detector).read_bytes()
+            detector = with_feature_output(raw)
+        self._detector = cpu_session(detector, self.options.threads)
         self._detector_input = self._detector.get_inputs()[0].name
         self._postprocess = DBPostProcess(
             thresh=self.options.det_threshold, box_thresh=self.options.box_threshold,
@@ -129,7 +151,14 @@ class OcrEngine:
         """Text regions of an RGB uint8 image, largest first, in its pixels. `detail`, asked
         only when there is text to read, gives the same frame larger (or None): the text is
         read from it."""
-        quads, det_scores = self.detect(image)
+        return self.read_with_features(image, detail)[0]
+
+    def read_with_features(self, image: np.ndarray,
+                           detail: Callable[[], np.ndarray | None] | None = None,
+                           ) -> tuple[list[TextRegion], TextFeatures | None]:
+        """`read`, and the detector's features of the same pass (None unless
+        `options.features`)."""
+        quads, det_scores, features = self.detect_with_features(image)
         order = sorted(range(len(quads)), key=lambda i: -_quad_area(quads[i]))
         to_read = self._worth_reading([quads[i] for i in order], order)
         source, read_quads = image, [quads[i] for i in to_read]
@@ -146,7 +175,7 @@ class OcrEngine:
             if confidence < self.options.min_confidence:
                 text, confidence = "", 0.0
             regions.append(_region(quads[index], text.strip(), confidence, det_scores[index]))
-        return regions
+        return regions, features
 
     def _worth_reading(self, quads: list[np.ndarray], indices: list[int]) -> list[int]:
         """The largest regions, skipping repeats of one size (the tiles of a tiled mark)."""
@@ -163,6 +192,11 @@ class OcrEngine:
         return chosen
 
     def detect(self, image: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+        quads, scores, _ = self.detect_with_features(image)
+        return quads, scores
+
+    def detect_with_features(self, image: np.ndarray,
+                             ) -> tuple[list[np.ndarray], list[float], TextFeatures | None]:
         height, width = image.shape[:2]
         factor = self.options.det_max_side / max(height, width)
         det_w = max(32, int(round(width * factor / 32)) * 32)
@@ -171,9 +205,12 @@ class OcrEngine:
         # one more missed tiled mark and one more false PHI flag in bench/watermark_bench.py).
         small = cv2.resize(image, (det_w, det_h), interpolation=cv2.INTER_AREA)
         batch = (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        probability = self._detector.run(None, {self._detector_input: batch})[0]
-        quads, scores = self._postprocess(probability, (height, width))
-        return [_clockwise(np.asarray(q, dtype=np.float32)) for q in quads], [float(s) for s in scores]
+        outputs = self._detector.run(None, {self._detector_input: batch})
+        quads, scores = self._postprocess(outputs[0], (height, width))
+        features = (TextFeatures(outputs[1][0], (det_w, det_h), (width, height))
+                    if self.gives_features else None)
+        return ([_clockwise(np.asarray(q, dtype=np.float32)) for q in quads],
+                [float(s) for s in scores], features)
 
     def recognize(self, image: np.ndarray, quads: list[np.ndarray]) -> list[tuple[str, float]]:
         if not quads:
@@ -222,8 +259,17 @@ def read_text(photo: PreparedPhoto, engine: OcrEngine) -> list[TextRegion]:
             return []
         side = engine.options.read_max_side
         detail = (lambda: prepared.detail_image(side)) if side else None
-        return engine.read(prepared.image, detail)
+        regions, features = engine.read_with_features(prepared.image, detail)
+        prepared.derive(OCR_FEATURES_KEY, lambda _: features)
+        return regions
     return photo.derive(OCR_KEY, compute)
+
+
+def text_features(photo: PreparedPhoto, engine: OcrEngine) -> TextFeatures | None:
+    """The detector's features from the photo's one OCR pass (None without an image or
+    without `[models.ocr] features`)."""
+    read_text(photo, engine)
+    return photo.derive(OCR_FEATURES_KEY, lambda _: None)
 
 
 # ---------------------------------------------------------------- helpers

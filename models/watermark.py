@@ -24,6 +24,7 @@ from models.registry import ModelRegistry, ModelVersion
 from moderation.schemas import ModelRef
 
 if TYPE_CHECKING:
+    from models.ocr import TextFeatures
     from moderation.checks.base import CheckContext
 
 MODEL_NAME = "watermark"
@@ -125,6 +126,8 @@ class DetectorOptions(BaseModel):
 class WatermarkDetector:
     """The promoted (or named) watermark model, loaded once, run on one photo at a time."""
 
+    uses_text_features = False  # it reads the photo's pixels
+
     def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
         self.options = options or DetectorOptions()
         self.version = model
@@ -141,7 +144,7 @@ class WatermarkDetector:
 
     @classmethod
     def from_registry(cls, registry: ModelRegistry,
-                      options: DetectorOptions | None = None) -> WatermarkDetector:
+                      options: DetectorOptions | None = None) -> AnyDetector:
         options = options or DetectorOptions()
         model = (registry.get(MODEL_NAME, options.version) if options.version
                  else registry.promoted(MODEL_NAME))
@@ -149,7 +152,7 @@ class WatermarkDetector:
             wanted = f"version {options.version}" if options.version else "a promoted version"
             raise LookupError(f"model registry has no {MODEL_NAME} {wanted}; train one with "
                               "`python -m training.train_watermark`")
-        return cls(model, options)
+        return load_detector(model, options)
 
     @property
     def ref(self) -> ModelRef:
@@ -174,14 +177,14 @@ class WatermarkDetector:
             return self._module(torch.from_numpy(batch)).numpy()
 
 
-_DETECTORS: dict[tuple[str, str, str], WatermarkDetector] = {}
+_DETECTORS: dict[tuple[str, str, str], AnyDetector] = {}
 _DETECTORS_LOCK = threading.Lock()
 
 
-def watermark_detector(context: CheckContext, options: DetectorOptions) -> WatermarkDetector:
+def watermark_detector(context: CheckContext, options: DetectorOptions) -> AnyDetector:
     """The service's one watermark model, loaded at start-up (and once per process for a
     given registered version and options)."""
-    def build() -> WatermarkDetector:
+    def build() -> AnyDetector:
         registry = ModelRegistry.default(context.data_dir)
         model = (registry.get(MODEL_NAME, options.version) if options.version
                  else registry.promoted(MODEL_NAME))
@@ -190,6 +193,78 @@ def watermark_detector(context: CheckContext, options: DetectorOptions) -> Water
         key = (str(model.directory), model.version, options.model_dump_json())
         with _DETECTORS_LOCK:
             if key not in _DETECTORS:
-                _DETECTORS[key] = WatermarkDetector(model, options)
+                _DETECTORS[key] = load_detector(model, options)
             return _DETECTORS[key]
     return context.shared(f"{MODEL_NAME}:{options.model_dump_json()}", build)
+
+
+# ---------------------------------------------------------------- on the OCR's features
+
+HEAD_ONNX_FILE = "watermark-head.onnx"
+
+
+class FeatureHead(nn.Module):
+    """The OCR text detector's stride-16 features (`models.text_features`, N x C x h x w) ->
+    mark logits per 16-px cell of the detector's input (N x 1 x h x w). It reads the
+    `channels` it was built with, standardised with the training set's per-channel mean and
+    spread (buffers)."""
+
+    def __init__(self, channels: list[int], width: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        in_channels = len(channels)
+        self.register_buffer("channels", torch.tensor(channels, dtype=torch.long))
+        self.register_buffer("mean", torch.zeros(1, in_channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, in_channels, 1, 1))
+        self.body = nn.Sequential(
+            nn.Dropout2d(dropout),
+            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(), nn.Conv2d(width, 1, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        chosen = features.index_select(1, self.channels)
+        return self.body((chosen - self.mean) / self.std)
+
+
+TEXT_FEATURES_INPUT = "ocr-text-features"  # `config.input` of a version that scores them
+
+
+class FeatureWatermarkDetector:
+    """A watermark version made of a `FeatureHead` (watermark 2.x): it scores the features
+    the OCR text detector computed in the photo's one OCR pass (`models.ocr.text_features`),
+    so it costs one small ONNX call on a 32 x 24 map."""
+
+    uses_text_features = True
+
+    def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
+        from models.onnx_runtime import cpu_session
+
+        self.options = options or DetectorOptions()
+        self.version = model
+        model.verify()
+        self._session = cpu_session(model.path(HEAD_ONNX_FILE), self.options.threads)
+
+    @property
+    def ref(self) -> ModelRef:
+        return self.version.ref
+
+    @property
+    def threshold(self) -> float:
+        return float(self.version.thresholds.get("score", 0.5))
+
+    def predict_features(self, features: TextFeatures) -> MarkMap:
+        logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
+        probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        cell = STRIDE * features.image_size[0] / features.input_size[0]
+        return MarkMap(probabilities.astype(np.float32), cell=cell)
+
+
+AnyDetector = WatermarkDetector | FeatureWatermarkDetector
+
+
+def load_detector(model: ModelVersion, options: DetectorOptions | None = None) -> AnyDetector:
+    """The detector class a registered version needs: its `config.input` says what it reads."""
+    if model.config.get("input") == TEXT_FEATURES_INPUT:
+        return FeatureWatermarkDetector(model, options)
+    return WatermarkDetector(model, options)

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from datasets import sample_photos
 from datasets.fonts import font
-from models.ocr import OcrEngine, OcrOptions, TextRegion, ocr_engine, read_text
+from models.ocr import OcrEngine, OcrOptions, TextRegion, ocr_engine, read_text, text_features
+from models.text_features import CHANNELS
 from moderation.checks.base import CheckContext
 from moderation.intake import PreparedPhoto
 from moderation.image_formats import ImageFormat
@@ -72,9 +73,9 @@ def test_read_text_runs_once_per_photo(engine: OcrEngine) -> None:
     calls: list[int] = []
 
     class CountingEngine(OcrEngine):
-        def read(self, image: np.ndarray, detail=None) -> list[TextRegion]:  # type: ignore[no-untyped-def]
+        def read_with_features(self, image: np.ndarray, detail=None):  # type: ignore[no-untyped-def]
             calls.append(1)
-            return super().read(image, detail)
+            return super().read_with_features(image, detail)
 
     counting = CountingEngine.__new__(CountingEngine)
     counting.__dict__.update(engine.__dict__)
@@ -149,3 +150,47 @@ def test_unknown_or_bad_ocr_options_are_refused() -> None:
         OcrOptions.model_validate({"det_max_sid": 640})
     with pytest.raises(ValidationError, match="det_max_side"):
         OcrOptions.model_validate({"det_max_side": 10})
+
+
+# ---------------------------------------------------------------- the detector's features
+
+@pytest.fixture(scope="module")
+def feature_engine() -> OcrEngine:
+    return OcrEngine(OcrOptions(features=True))
+
+
+def test_the_detector_gives_its_features_from_the_same_pass(
+        engine: OcrEngine, feature_engine: OcrEngine) -> None:
+    image = photo_with_text()  # 1024 x 1200: the detector sees 448 x 512
+    regions, features = feature_engine.read_with_features(image)
+    assert features is not None and features.values.dtype == np.float32
+    assert features.values.shape == (CHANNELS, 512 // 16, 448 // 16)
+    assert features.input_size == (448, 512) and features.image_size == (1024, 1200)
+    assert np.isfinite(features.values).all() and features.values.std() > 0
+    # the extra output leaves the text found and read unchanged
+    assert regions == engine.read(image)
+    assert engine.read_with_features(image)[1] is None
+
+
+def test_the_text_probability_channels_see_the_text(feature_engine: OcrEngine) -> None:
+    """The last two channels are the text probability, max- and mean-pooled per 16-px cell:
+    hot over the burned-in date (top left), cold over a plain part of the photo."""
+    _, features = feature_engine.read_with_features(photo_with_text(at=(60, 50), size=40))
+    peak = features.values[-2]
+    date_cells = peak[1:5, 1:12]  # the date: x 60-450, y 50-95 of 1024 x 1200 -> cells
+    assert date_cells.max() > 0.9 and peak[20:, :].max() < 0.5
+
+
+def test_text_features_come_from_the_photo_s_one_ocr_pass(feature_engine: OcrEngine) -> None:
+    photo = prepared(photo_with_text())
+    regions = read_text(photo, feature_engine)
+    features = text_features(photo, feature_engine)
+    assert features is text_features(photo, feature_engine) and read_text(photo, feature_engine) is regions
+    assert text_features(prepared(photo_with_text()), OcrEngine()) is None
+
+
+def test_the_int8_detector_gives_no_features() -> None:
+    """Its tensors of the same names are far from the fp32 ones the watermark head learnt."""
+    engine = OcrEngine(OcrOptions(det_model="int8", features=True))
+    assert not engine.gives_features
+    assert engine.read_with_features(photo_with_text())[1] is None

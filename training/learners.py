@@ -205,6 +205,10 @@ class WatermarkLearner(Learner):
         from models.watermark import TORCHSCRIPT_FILE, MarkNet
 
         network = MarkNet(float(self.options.get("width", 0.5)))
+        if isinstance(init, ModelVersion) and TORCHSCRIPT_FILE not in init.files:
+            raise ValueError(f"{init.name} {init.version} is a head on the OCR's features, not a "
+                             f"MarkNet ({TORCHSCRIPT_FILE}) to start from: set init to a 1.x "
+                             "weights file (training/configs/watermark.toml) or \"scratch\"")
         if init is not None:
             path = init.path(TORCHSCRIPT_FILE) if isinstance(init, ModelVersion) else init
             network.load_state_dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -228,9 +232,16 @@ class WatermarkLearner(Learner):
         return {ONNX_FILE: directory / ONNX_FILE, TORCHSCRIPT_FILE: directory / TORCHSCRIPT_FILE}
 
     def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
-        from models.watermark import DetectorOptions, WatermarkDetector
+        from models.watermark import DetectorOptions, load_detector
 
-        detector = WatermarkDetector(version, DetectorOptions(input_long_side=self.long_side))
+        detector = load_detector(version, DetectorOptions(input_long_side=self.long_side))
+        if detector.uses_text_features:  # a 2.x head: on the OCR detector's features, as served
+            from models.ocr import OcrOptions, cached_engine
+
+            engine = cached_engine(OcrOptions(
+                features=True, det_max_side=int(version.config.get("ocr_det_max_side", 512))))
+            return lambda image, _item: detector.predict_features(
+                engine.detect_with_features(image)[2]).score
         return lambda image, _item: detector.predict(image).score
 
 

@@ -5,7 +5,9 @@ Two kinds of evidence, combined as independent signals (noisy-OR):
   ©/®/™, a phone number, practice words (Dr., MD, clinic, plastic surgery, aesthetics ...),
   the same text tiled over the photo, or any text in a corner or at the centre;
 - the learned detector (`models.watermark`), which also finds text-free logos and faint marks
-  the OCR cannot read. Its probability is mapped so that its registered threshold lands on
+  the OCR cannot read: either a network of its own on the photo's pixels (versions 1.x), or
+  a small head on the features the OCR text detector already computed for the photo
+  (versions 2.x; `[models.ocr] features = true`). Its probability is mapped so that its registered threshold lands on
   this check's `fail_at`: retraining moves the threshold without editing settings.
 
 Evidence: one box per mark in the photo's own pixels, with the text read where there is text
@@ -21,8 +23,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.ocr import TextRegion, ocr_engine, read_text
-from models.watermark import DetectorOptions, MarkBox, MarkMap, watermark_detector
+from models.ocr import OcrEngine, TextRegion, ocr_engine, read_text, text_features
+from models.watermark import AnyDetector, DetectorOptions, MarkBox, MarkMap, watermark_detector
 from moderation.checks.base import GALLERY_ONLY, Check, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
 from moderation.policy import on_scale
@@ -72,6 +74,10 @@ class WatermarkOptions(BaseModel):
     use_ocr: bool = True
     use_model: bool = True
     detector: DetectorOptions = Field(default_factory=DetectorOptions)
+    also_version: str = Field("", description=(
+        "a second registered watermark version (e.g. \"1.2\", on the pixels) run beside the "
+        "detector: the model score is the higher of the two, each mapped by its own threshold; "
+        "\"\": the detector alone"))
     text: TextRules = Field(default_factory=TextRules)
     max_boxes: int = Field(8, ge=1)
 
@@ -94,6 +100,28 @@ class WatermarkCheck(Check):
         self.ocr = ocr_engine(context) if self.options.use_ocr else None
         self.detector = (watermark_detector(context, self.options.detector)
                          if self.options.use_model else None)
+        self.second = None
+        if self.detector is not None and self.options.also_version:
+            second = self.options.detector.model_copy(update={"version": self.options.also_version})
+            self.second = watermark_detector(context, second)
+        self.feature_ocr = self._feature_ocr(context)
+
+    @property
+    def detectors(self) -> list[AnyDetector]:
+        return [d for d in (self.detector, self.second) if d is not None]
+
+    def _feature_ocr(self, context) -> OcrEngine | None:  # type: ignore[no-untyped-def]
+        """The shared OCR engine, when a detector scores its text detector's features."""
+        readers = [d for d in self.detectors if d.uses_text_features]
+        if not readers:
+            return None
+        engine = self.ocr or ocr_engine(context)
+        if not engine.gives_features:
+            raise ValueError(f"watermark model {readers[0].ref.version} scores the OCR "
+                             "detector's features: set [models.ocr] features = true with "
+                             "det_model \"fused\" or \"wheel\", or choose a 1.x watermark "
+                             "version")
+        return engine
 
     @property
     def model(self) -> ModelRef:
@@ -106,14 +134,16 @@ class WatermarkCheck(Check):
 
     def observe(self, photo: PreparedPhoto) -> Observation:
         text_marks = self.text_marks(photo)
-        mark_map = self.detector.predict(photo.image) if self.detector else None
+        model_score, maps = self.detector_scores(photo)
+        mark_map = maps[0][1] if maps else None
         text_score = max((mark.score for mark in text_marks), default=0.0)
-        model_score = self.calibrated(mark_map.score) if mark_map is not None else 0.0
         score = 1.0 - (1.0 - text_score) * (1.0 - model_score)
-        boxes = self.boxes(photo, text_marks, mark_map)
+        boxes = self.boxes(photo, text_marks, maps)
         values = {"text_score": round(text_score, 4), "model_score": round(model_score, 4),
                   "model_probability": round(mark_map.score, 4) if mark_map else None,
                   "text_regions": len(read_text(photo, self.ocr)) if self.ocr else None}
+        if len(maps) > 1:
+            values["also_model_probability"] = round(maps[1][1].score, 4)
         return Observation(photo.target, score, self.reason(photo, text_marks, model_score, score),
                            Evidence(boxes=boxes, values=values))
 
@@ -154,23 +184,40 @@ class WatermarkCheck(Check):
 
     # ------------------------------------------------------------ the model
 
-    def calibrated(self, probability: float) -> float:
-        """The model's probability mapped so that its threshold becomes this check's fail_at."""
-        return on_scale(probability, self.detector.threshold, self.settings.fail_at)
+    def mark_map(self, photo: PreparedPhoto, detector: AnyDetector | None = None) -> MarkMap | None:
+        detector = detector or self.detector
+        if detector is None:
+            return None
+        if detector.uses_text_features:
+            return detector.predict_features(text_features(photo, self.feature_ocr))
+        return detector.predict(photo.image)
+
+    def detector_scores(self, photo: PreparedPhoto,
+                        ) -> tuple[float, list[tuple[AnyDetector, MarkMap]]]:
+        """The model score (the higher of the detectors', each calibrated) and their maps."""
+        maps = [(detector, self.mark_map(photo, detector)) for detector in self.detectors]
+        score = max((self.calibrated(m.score, d) for d, m in maps), default=0.0)
+        return score, maps
+
+    def calibrated(self, probability: float, detector: AnyDetector | None = None) -> float:
+        """A model's probability mapped so that its threshold becomes this check's fail_at."""
+        threshold = (detector or self.detector).threshold
+        return on_scale(probability, threshold, self.settings.fail_at)
 
     # ------------------------------------------------------------ evidence
 
     def boxes(self, photo: PreparedPhoto, text_marks: list[TextMark],
-              mark_map: MarkMap | None) -> list[Box]:
+              maps: list[tuple[AnyDetector, MarkMap]]) -> list[Box]:
         boxes = [photo.to_original(m.region.x, m.region.y, m.region.w, m.region.h,
                                    label=f"text:{m.kind}", score=round(m.score, 4),
                                    text=m.region.text)
                  for m in text_marks if m.score >= self.settings.pass_below]
-        if mark_map is not None:
-            for hot in mark_map.boxes(self.detector.threshold, self.options.max_boxes):
+        for detector, mark_map in maps:
+            for hot in mark_map.boxes(detector.threshold, self.options.max_boxes):
                 if not any(_overlaps(hot, m.region) for m in text_marks):
+                    score = round(self.calibrated(hot.score, detector), 4)
                     boxes.append(photo.to_original(hot.x, hot.y, hot.w, hot.h, label="mark",
-                                                   score=round(self.calibrated(hot.score), 4)))
+                                                   score=score))
         return boxes[: self.options.max_boxes]
 
     def reason(self, photo: PreparedPhoto, text_marks: list[TextMark], model_score: float,

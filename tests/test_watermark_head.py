@@ -1,0 +1,135 @@
+"""Watermark 2.x: a small head on the OCR text detector's features. The training command run
+end to end on a few real samples (features from the real PP-OCRv4 detector), the registered
+version served through the `watermark` check with the OCR's one pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checks.watermark import WatermarkCheck
+from models.ocr import OcrEngine, OcrOptions, read_text, text_features
+from models.registry import ModelRegistry
+from models.text_features import CHANNELS, GROUPS, channels_of
+from models.watermark import (
+    FeatureHead,
+    FeatureWatermarkDetector,
+    WatermarkDetector,
+    load_detector,
+)
+from moderation.checks.base import CheckContext
+from moderation.settings import Settings
+from moderation.taxonomy import default_taxonomy
+from tests.test_watermark import photo_of, portrait
+from training import train_watermark_head
+
+
+def test_feature_groups_name_their_channels() -> None:
+    assert len(channels_of(list(GROUPS))) == CHANNELS
+    assert channels_of(["text_prob"]) == [CHANNELS - 2, CHANNELS - 1]
+    with pytest.raises(ValueError, match="unknown feature groups"):
+        channels_of(["pixels"])
+
+
+def test_the_head_reads_only_its_channels() -> None:
+    torch.manual_seed(0)
+    head = FeatureHead(channels_of(["neck16", "text_prob"]), width=8).eval()
+    features = torch.randn(1, CHANNELS, 6, 5)
+    changed = features.clone()
+    changed[:, :GROUPS["backbone16"]] += 100.0  # a group it does not read
+    with torch.inference_mode():
+        assert head(features).shape == (1, 1, 6, 5)
+        assert torch.equal(head(features), head(changed))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The training command, small: real samples, real OCR features, 2 epochs."""
+    out, root = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("registry")
+    code = train_watermark_head.main([
+        "--out", str(out), "--train-samples", "24", "--val-samples", "12",
+        "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
+        "--baseline", "", "--render-side", "480,560", "--register", str(root),
+        "--version", "2.test", "--promote"])
+    assert code == 0
+    return out, root
+
+
+def test_the_training_command_registers_a_feature_head_with_its_card(trained) -> None:
+    out, root = trained
+    model = ModelRegistry([root]).promoted("watermark")
+    assert model.version == "2.test" and model.config["input"] == "ocr-text-features"
+    assert 0 < model.thresholds["score"] < 1 and "test_auroc" in model.metrics
+    card = (model.directory / "card.md").read_text()
+    for needed in ("## Data", "## Command", "## Metrics", "## Licenses", "Apache-2.0",
+                   "python -m training.train_watermark_head", "grace_hopper"):
+        assert needed in card
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"threshold", "val", "test", "test_breakdown"}
+    assert model.metrics["onnx_max_abs_diff"] < 1e-3
+
+
+def test_the_registered_head_scores_the_ocr_features_in_photo_pixels(trained) -> None:
+    _, root = trained
+    detector = load_detector(ModelRegistry([root]).promoted("watermark"))
+    assert isinstance(detector, FeatureWatermarkDetector) and detector.uses_text_features
+    engine = OcrEngine(OcrOptions(features=True))
+    image = np.asarray(portrait((1200, 1400)))  # the detector sees 448 x 512
+    _, features = engine.read_with_features(image)
+    mark_map = detector.predict_features(features)
+    assert mark_map.probabilities.shape == (32, 28)
+    assert mark_map.cell == pytest.approx(16 * 1200 / 448)
+    assert 0.0 <= mark_map.score <= 1.0
+
+
+def test_a_pixel_version_still_loads_as_before() -> None:
+    registry = ModelRegistry([Path("models/weights")])
+    assert isinstance(load_detector(registry.get("watermark", "1.2")), WatermarkDetector)
+
+
+def test_a_feature_head_needs_the_ocr_features(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models={"ocr": {"features": False}})
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    check_settings = settings.check("watermark").model_copy(
+        update={"options": {"detector": {"version": "2.0"}}})
+    with pytest.raises(ValueError, match="features = true"):
+        WatermarkCheck(check_settings, context)
+
+
+def test_the_check_scores_the_features_of_the_photo_s_one_ocr_pass(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    check = WatermarkCheck(settings.check("watermark"), context)
+    assert check.detector.uses_text_features and check.feature_ocr is check.ocr
+    photo = photo_of(portrait())
+    observation = check.observe(photo)
+    features = text_features(photo, check.ocr)
+    assert features is not None and read_text(photo, check.ocr) is read_text(photo, check.ocr)
+    expected = check.calibrated(check.detector.predict_features(features).score)
+    assert observation.evidence.values["model_score"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    options = {**settings.check("watermark").options, "also_version": "1.2"}
+    check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
+                           context)
+    assert [d.ref.version for d in check.detectors] == ["2.0", "1.2"]
+    photo = photo_of(portrait())
+    observation = check.observe(photo)
+    head = check.calibrated(check.mark_map(photo).score)
+    pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
+    assert observation.evidence.values["model_score"] == pytest.approx(max(head, pixels), abs=1e-4)
+    assert observation.evidence.values["also_model_probability"] is not None
+
+
+def test_the_int8_text_detector_cannot_feed_the_head(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models={"ocr": {"det_model": "int8", "features": True}})
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    with pytest.raises(ValueError, match="fused"):
+        WatermarkCheck(settings.check("watermark"), context)

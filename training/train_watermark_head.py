@@ -1,0 +1,453 @@
+"""Train the watermark head on the OCR text detector's frozen features; evaluate, register.
+
+    python -m training.train_watermark_head --out runs/watermark-2.0 --cache runs/cache
+
+Steps (every number is an argument):
+1. build seeded synthetic samples (`datasets.watermarks.WatermarkSynth`: the same builder,
+   photos and splits as `training.train_watermark`) rendered at --render-side, as the service's
+   working image would be, and run the PP-OCRv4 detector on each exactly as `models.ocr` does
+   (long side --det-max-side), with its `text_features` output (`models.text_features`); the
+   features (float16), the per-cell mark coverage and the sample's description are kept in
+   --cache;
+2. train `models.watermark.FeatureHead` on them: per-cell BCE plus image-level BCE on the
+   hottest cell (`training.train_watermark.loss_fn`);
+3. choose the threshold on the validation photos, evaluate on the held-out test photos, and
+   score the registered from-scratch detector (--baseline, e.g. 1.2) on the same test images
+   side by side;
+4. export the head to ONNX (checked against PyTorch, timed), write its card and register it
+   (`--register ROOT`, `--promote`) as a `watermark` version whose `config.input` is
+   "ocr-text-features": `models.watermark.load_detector` then serves it on the OCR's features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import pickle
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from datasets import sample_photos
+from datasets.watermarks import WatermarkSynth
+from models.registry import ModelRegistry
+from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
+from models.watermark import HEAD_ONNX_FILE, MODEL_NAME, TEXT_FEATURES_INPUT, FeatureHead
+from training.train_watermark import loss_fn, metrics_at, threshold_for
+
+console = Console()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--train-samples", type=int, default=1500)
+    parser.add_argument("--val-samples", type=int, default=300)
+    parser.add_argument("--test-samples", type=int, default=300)
+    parser.add_argument("--render-side", default="640,832",
+                        help="long side range (px) the samples are rendered at")
+    parser.add_argument("--det-max-side", type=int, default=512)
+    parser.add_argument("--baseline", default="1.2",
+                        help="registered watermark version scored on the same test images")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help=f"feature groups the head reads, of {', '.join(GROUPS)}")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-precision", type=float, default=0.95)
+    parser.add_argument("--register", type=Path, default=None,
+                        help="registry root to add the model to (models/weights ships it)")
+    parser.add_argument("--version", default=None, help="default: 2.<UTC date and time>")
+    parser.add_argument("--promote", action="store_true")
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------- features
+
+_SESSION = None
+_BASELINE = None
+
+
+def _engine(det_max_side: int):  # type: ignore[no-untyped-def]
+    """The service's OCR engine (fused detector, features on), one per worker process."""
+    global _SESSION
+    if _SESSION is None:
+        from models.ocr import OcrEngine, OcrOptions
+
+        _SESSION = OcrEngine(OcrOptions(det_max_side=det_max_side, det_model="fused",
+                                        features=True))
+    return _SESSION
+
+
+def _baseline(version: str):  # type: ignore[no-untyped-def]
+    global _BASELINE
+    if _BASELINE is None and version:
+        from models.registry import ModelRegistry
+        from models.watermark import DetectorOptions, WatermarkDetector
+
+        _BASELINE = WatermarkDetector.from_registry(ModelRegistry([Path("models/weights")]),
+                                                    DetectorOptions(version=version))
+    return _BASELINE
+
+
+def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The mark mask at the detector's input size, as the share of each 16-px cell it covers
+    (x4, capped at 1: a cell a quarter covered is a mark cell)."""
+    small = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    rows, cols = size[1] // STRIDE, size[0] // STRIDE
+    cells = small[: rows * STRIDE, : cols * STRIDE].reshape(rows, STRIDE, cols, STRIDE)
+    return np.clip(cells.mean(axis=(1, 3)) * 4.0, 0.0, 1.0)
+
+
+def _build(job: tuple[str, int, int, tuple[int, int], int, str]):  # type: ignore[no-untyped-def]
+    split, seed, index, render_side, det_max_side, baseline = job
+    synth = WatermarkSynth(sample_photos.split(split), seed, long_side=render_side)
+    sample = synth.sample(index)
+    _, _, found = _engine(det_max_side).detect_with_features(sample.image)
+    features = found.values
+    targets = cell_coverage(sample.mask, found.input_size)
+    meta = sample.describe()
+    model = _baseline(baseline) if split != "train" else None
+    if model is not None:
+        meta["baseline_score"] = model.predict(sample.image).score
+    return features.astype(np.float16), targets.astype(np.float16), meta
+
+
+def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> list:
+    render_side = tuple(int(v) for v in args.render_side.split(","))
+    photos = sample_photos.split(split)
+    digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
+    stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
+            f"-det{args.det_max_side}-{args.baseline or 'none'}.pkl")
+    name = stem.format(count=count)
+    samples = _cached_prefix(args.cache, stem, count) if args.cache is not None else []
+    if len(samples) == count:
+        return samples
+    sample_photos.fetch(photos)
+    jobs = [(split, seed, i, render_side, args.det_max_side, args.baseline)
+            for i in range(len(samples), count)]
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
+                             desc=f"{split} features"))
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        with (args.cache / name).open("wb") as handle:
+            pickle.dump(samples, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return samples
+
+
+def _cached_prefix(cache: Path, stem: str, count: int) -> list:
+    """The first `count` samples of the smallest cached pool that has them all, else of the
+    largest one (the same arguments always build the same samples)."""
+    found = sorted((int(path.name.split("-")[4]), path) for path in cache.glob(stem.format(count="*")))
+    if not found:
+        return []
+    enough = [entry for entry in found if entry[0] >= count]
+    _, path = enough[0] if enough else found[-1]
+    with path.open("rb") as handle:
+        return pickle.load(handle)[:count]
+
+
+# ---------------------------------------------------------------- training
+
+def padded_batch(samples: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features, targets and a valid-cell mask, zero-padded to the batch's largest map."""
+    rows = max(f.shape[1] for f, _, _ in samples)
+    cols = max(f.shape[2] for f, _, _ in samples)
+    features = torch.zeros(len(samples), CHANNELS, rows, cols)
+    targets = torch.zeros(len(samples), 1, rows, cols)
+    valid = torch.zeros(len(samples), 1, rows, cols, dtype=torch.bool)
+    for i, (feature, target, _) in enumerate(samples):
+        h, w = target.shape
+        features[i, :, :h, :w] = torch.from_numpy(feature.astype(np.float32))
+        targets[i, 0, :h, :w] = torch.from_numpy(target.astype(np.float32))
+        valid[i, 0, :h, :w] = True
+    return features, targets, valid
+
+
+def masked_loss(logits, targets, valid):  # type: ignore[no-untyped-def]
+    logits = torch.where(valid, logits, torch.full_like(logits, -30.0))
+    return loss_fn(logits, targets)
+
+
+def standardise(head: FeatureHead, pool: list) -> None:
+    chosen = head.channels.numpy()
+    stacked = np.concatenate([f[chosen].reshape(len(chosen), -1).astype(np.float32)
+                              for f, _, _ in pool[:400]], axis=1)
+    head.mean.copy_(torch.from_numpy(stacked.mean(axis=1)).view(1, -1, 1, 1))
+    head.std.copy_(torch.from_numpy(stacked.std(axis=1) + 1e-3).view(1, -1, 1, 1))
+
+
+@torch.inference_mode()
+def image_scores(head: FeatureHead, pool: list) -> np.ndarray:
+    head.eval()
+    scores = []
+    for feature, target, _ in pool:
+        logits = head(torch.from_numpy(feature.astype(np.float32))[None])[0, 0]
+        scores.append(torch.sigmoid(logits.max()).item())
+    return np.array(scores)
+
+
+def labels_of(pool: list) -> np.ndarray:
+    return np.array([meta["label"] for _, _, meta in pool])
+
+
+def train(args: argparse.Namespace, train_pool: list, val_pool: list) -> tuple[FeatureHead, list]:
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    head = FeatureHead(channels_of(args.groups.split(",")), args.width, args.dropout)
+    standardise(head, train_pool)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = -(-len(train_pool) // args.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr,
+                                                    total_steps=args.epochs * steps, pct_start=0.1)
+    history = []
+    for epoch in range(args.epochs):
+        head.train()
+        order = rng.permutation(len(train_pool))
+        running, started = 0.0, time.perf_counter()
+        for step in range(steps):
+            chosen = order[step * args.batch_size:(step + 1) * args.batch_size]
+            features, targets, valid = padded_batch([train_pool[i] for i in chosen])
+            if rng.random() < 0.5:  # the mirror image's features are near the features mirrored
+                features, targets, valid = features.flip(3), targets.flip(3), valid.flip(3)
+            loss = masked_loss(head(features), targets, valid)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+        labels, scores = labels_of(val_pool), image_scores(head, val_pool)
+        record = {"epoch": epoch + 1, "loss": round(running / steps, 4),
+                  "val_auroc": round(float(roc_auc_score(labels, scores)), 4),
+                  "seconds": round(time.perf_counter() - started, 1)}
+        history.append(record)
+        console.print(json.dumps(record))
+    return head, history
+
+
+def breakdown(pool: list, scores: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+    """Recall by opacity band and mark kind, false-positive rate by hard negative."""
+    from datasets.watermarks import OPACITY_BANDS
+
+    groups: dict[str, list[bool]] = {}
+    for (_, _, meta), score in zip(pool, scores):
+        hit = bool(score >= threshold)
+        if meta["label"]:
+            opacity = min(m["opacity"] for m in meta["marks"])
+            band = next(f"{int(lo * 100)}-{min(100, int(hi * 100))}%"
+                        for lo, hi in OPACITY_BANDS if lo <= opacity < hi)
+            groups.setdefault(f"recall {band}", []).append(hit)
+            for kind in {m["kind"] for m in meta["marks"]}:
+                groups.setdefault(f"recall {kind}", []).append(hit)
+        else:
+            for kind in set(meta["negatives"]) or {"none"}:
+                groups.setdefault(f"fp {kind}", []).append(hit)
+    return {name: {"rate": round(float(np.mean(hits)), 3), "n": len(hits)}
+            for name, hits in sorted(groups.items())}
+
+
+# ---------------------------------------------------------------- export, card, registry
+
+def export(head: FeatureHead, out: Path, runs: int = 50) -> dict[str, float]:
+    """ONNX file of the head, its largest difference from PyTorch and its CPU time (1 thread)
+    on a 512 x 384 photo's 32 x 24 feature map."""
+    import onnxruntime
+
+    head.eval()
+    example = torch.from_numpy(
+        np.random.default_rng(0).normal(0, 1, (1, CHANNELS, 24, 32)).astype(np.float32))
+    torch.onnx.export(head, (example,), str(out / HEAD_ONNX_FILE), input_names=["features"],
+                      output_names=["logits"], opset_version=17, dynamo=False,
+                      dynamic_axes={"features": {2: "rows", 3: "cols"},
+                                    "logits": {2: "rows", 3: "cols"}})
+    from models.onnx_runtime import session_options
+
+    session = onnxruntime.InferenceSession(str(out / HEAD_ONNX_FILE), session_options(1),
+                                           providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        reference = head(example).numpy()
+    from_onnx = session.run(None, {"features": example.numpy()})[0]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        session.run(None, {"features": example.numpy()})
+        times.append((time.perf_counter() - started) * 1000)
+    return {"onnxruntime_median_ms": round(float(np.median(times)), 3),
+            "onnx_max_abs_diff": float(np.abs(from_onnx - reference).max())}
+
+
+CARD = """# watermark {version} (head on the OCR text detector's features)
+
+A small convolutional head (`models.watermark.FeatureHead`: 1x1 conv to {width} channels, a 3x3
+and a dilated 3x3 conv, 1x1 to one logit per cell) on the frozen features of RapidOCR's
+PP-OCRv4 text detector (`models/text_features.py`: its backbone's and neck's stride-16 maps,
+its fused stride-4 map pooled, its text probability pooled; {channels} channels), which the
+OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_side} px. Per
+16-px cell of the detector's input: the probability that a watermark or practice logo covers
+it; the image score is the hottest cell. Served by `models/watermark.py`
+(`FeatureWatermarkDetector`) through ONNX Runtime; needs `[models.ocr] features = true` and
+the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` gives none).
+
+## Data
+Synthetic marks over real photographs, built by `datasets/watermarks.py` (seeded; the same
+builder, photos and split as watermark 1.x), rendered at a {render} px long side and shrunk
+by the OCR's own resize: text marks (practice names, URLs, ©, phone numbers) in {fonts} fonts,
+several sizes, colours, opacities 15-95%, rotations and tilings; vector logos with and without
+text; corner, centre, edge and tiled placement; hard negatives with label 0 (rulers, tapes,
+printed gowns, jewellery, tattoos, skin markings).
+
+- training ({n_train} samples, seed {seed}): {train_photos}
+- validation ({n_val} samples, seed {val_seed}; chooses the threshold): {val_photos}
+- test ({n_test} samples, seed {test_seed}; never trained on): {test_photos}
+
+## Command
+```
+{command}
+```
+Seed {seed}; {epochs} epochs, batch {batch}, AdamW lr {lr} (one-cycle), weight decay
+{weight_decay}, channel dropout {dropout}; {train_minutes:.1f} min on {threads} CPU thread(s)
+once the features are cached.
+
+## Metrics (image level, same samples for both rows)
+| model | set | AUROC | AP | precision @ thr | recall @ thr |
+|---|---|---|---|---|---|
+| this head | validation | {val[auroc]} | {val[average_precision]} | {val[precision]} | {val[recall]} |
+| this head | test (held-out photos) | {test[auroc]} | {test[average_precision]} | {test[precision]} | {test[recall]} |
+{baseline_rows}
+
+Threshold (`thresholds.score`): {threshold} (best validation recall at precision >=
+{min_precision}). Test recall by opacity band and mark kind, false positives by hard negative
+(at that threshold): {breakdown}. End-to-end figures (OCR rules + head at the working
+resolution): `python -m bench.watermark_bench`.
+
+## CPU inference
+ONNX Runtime, 1 thread, one 32 x 24 feature map (a 512 x 384 detector input):
+{onnxruntime_median_ms} ms median; max |difference| from PyTorch {onnx_max_abs_diff:.2e}.
+The features themselves come with the OCR pass (pooling and concatenation in its graph).
+
+## Licenses of every input
+{licenses}
+- fonts (matplotlib wheel): {font_licenses}
+- PP-OCRv4 text detector (frozen, not retrained): rapidocr_onnxruntime {ocr_version}
+  wheel, Apache-2.0 (PaddleOCR's weights, Apache-2.0).
+- code: PyTorch (BSD-3-Clause); no other pretrained weights.
+
+## Limits
+Synthetic marks over {n_photos} photographs; real watermarks come in more styles. The head
+reads features the OCR detector computes at {det_max_side} px: another `det_max_side` changes
+them (retrain with `--det-max-side`).
+"""
+
+
+def write_card(args, version, results, timings, minutes) -> str:  # type: ignore[no-untyped-def]
+    from importlib.metadata import version as package_version
+
+    from datasets.fonts import FONT_FILES
+
+    splits = {name: sample_photos.split(name) for name in ("train", "val", "test")}
+    licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; {p.source}"
+                         for photos in splits.values() for p in photos)
+    baseline = results.get("baseline")
+    baseline_rows = "" if not baseline else "\n".join(
+        f"| watermark {baseline['version']} (pixels) | {name} | {m['auroc']} | "
+        f"{m['average_precision']} | {m['precision']} | {m['recall']} |"
+        for name, m in (("validation", baseline["val"]), ("test", baseline["test"])))
+    return CARD.format(
+        version=version, width=args.width, channels=CHANNELS, det_max_side=args.det_max_side,
+        render=args.render_side.replace(",", "-"), fonts=len(FONT_FILES),
+        n_train=args.train_samples, n_val=args.val_samples, n_test=args.test_samples,
+        seed=args.seed, val_seed=args.seed + 1, test_seed=args.seed + 2,
+        **{f"{name}_photos": ", ".join(p.name for p in photos) for name, photos in splits.items()},
+        command="python -m training.train_watermark_head " + " ".join(sys.argv[1:]),
+        epochs=args.epochs, batch=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        dropout=args.dropout, train_minutes=minutes, threads=args.threads, val=results["val"],
+        test=results["test"], baseline_rows=baseline_rows, threshold=results["threshold"],
+        min_precision=args.min_precision,
+        breakdown="; ".join(f"{k} {v['rate']} (n={v['n']})"
+                            for k, v in results["test_breakdown"].items()),
+        licenses=licenses, font_licenses="; ".join(sorted(set(FONT_FILES.values()))),
+        ocr_version=package_version("rapidocr_onnxruntime"), n_photos=len(splits["train"]),
+        **timings)
+
+
+def register(args, version: str, results: dict, timings: dict, card: str) -> None:  # type: ignore[no-untyped-def]
+    registry = ModelRegistry([args.register])
+    flat = {f"{split}_{key}": value for split in ("val", "test")
+            for key, value in results[split].items()}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    registry.add(
+        MODEL_NAME, version, {HEAD_ONNX_FILE: args.out / HEAD_ONNX_FILE},
+        metrics={**flat, **timings}, thresholds={"score": results["threshold"]},
+        data_version=f"watermark-synth seed {args.seed} ({args.train_samples} samples, "
+                     f"rendered {args.render_side} px)",
+        command="python -m training.train_watermark_head " + " ".join(sys.argv[1:]),
+        config={**config, "input": TEXT_FEATURES_INPUT, "ocr_det_model": "fused",
+                "ocr_det_max_side": args.det_max_side},
+        card=card)
+    if args.promote:
+        registry.promote(MODEL_NAME, version)
+    console.print(f"registered {MODEL_NAME} {version} under {args.register}"
+                  f"{' and promoted it' if args.promote else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_pool = build_pool("train", args.seed, args.train_samples, args)
+    val_pool = build_pool("val", args.seed + 1, args.val_samples, args)
+    test_pool = build_pool("test", args.seed + 2, args.test_samples, args)
+    started = time.perf_counter()
+    head, history = train(args, train_pool, val_pool)
+    minutes = (time.perf_counter() - started) / 60
+    val_scores = image_scores(head, val_pool)
+    threshold = threshold_for(labels_of(val_pool), val_scores, args.min_precision)
+    test_scores = image_scores(head, test_pool)
+    results = {"threshold": round(threshold, 4), "train_minutes": round(minutes, 2),
+               "val": metrics_at(labels_of(val_pool), val_scores, threshold),
+               "test": metrics_at(labels_of(test_pool), test_scores, threshold),
+               "test_breakdown": breakdown(test_pool, test_scores, threshold)}
+    if args.baseline:
+        base_val = np.array([meta["baseline_score"] for _, _, meta in val_pool])
+        base_test = np.array([meta["baseline_score"] for _, _, meta in test_pool])
+        base_threshold = threshold_for(labels_of(val_pool), base_val, args.min_precision)
+        results["baseline"] = {
+            "version": args.baseline, "threshold": round(base_threshold, 4),
+            "val": metrics_at(labels_of(val_pool), base_val, base_threshold),
+            "test": metrics_at(labels_of(test_pool), base_test, base_threshold),
+            "test_breakdown": breakdown(test_pool, base_test, base_threshold)}
+    console.print_json(json.dumps(results))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    torch.save(head.state_dict(), args.out / "head.pt")
+    timings = export(head, args.out)
+    console.print(timings)
+    version = args.version or "2." + datetime.now(UTC).strftime("%Y%m%d%H%M")
+    card = write_card(args, version, results, timings, minutes)
+    (args.out / "card.md").write_text(card)
+    if args.register:
+        register(args, version, results, timings, card)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
