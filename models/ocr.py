@@ -62,10 +62,10 @@ class OcrOptions(BaseModel):
         "when the detector finds text, recognition reads it from the upload decoded again at "
         "this long side (JPEG: the DCT scale reaching it), not from the working image; "
         "0: from the working image"))
-    features: bool = Field(False, description=(
+    features: bool = Field(True, description=(
         "the text detector also outputs its stride-16 features (models/text_features.py), "
-        "which the watermark head (watermark 2.x) scores: same pass, ~nothing more; the "
-        "\"fused\" and \"wheel\" detectors only (\"int8\" gives none)"))
+        "which the watermark head (watermark 2.x, promoted) scores: same pass, ~nothing more; "
+        "the \"fused\" and \"wheel\" detectors only (\"int8\" gives none)"))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from moderation.taxonomy import default_taxonomy
 
 @pytest.fixture(scope="module")
 def engine() -> OcrEngine:
-    return OcrEngine()
+    return OcrEngine(OcrOptions(features=False))
 
 
 def photo_with_text(name: str = "grace_hopper", text: str | None = "12/03/2024 14:32",
@@ -156,7 +156,14 @@ def test_unknown_or_bad_ocr_options_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def feature_engine() -> OcrEngine:
-    return OcrEngine(OcrOptions(features=True))
+    return OcrEngine()  # features are on by default, as in defaults.toml (watermark 2.x reads them)
+
+
+def test_the_ocr_options_default_to_the_shipped_settings(tmp_path: Path) -> None:
+    """`OcrOptions()` (the training command, the retraining loop, benches) and the service's
+    `[models.ocr]` (defaults.toml) describe the same engine."""
+    shipped = Settings(data_dir=tmp_path).models["ocr"]
+    assert OcrOptions.model_validate(shipped) == OcrOptions()
 
 
 def test_the_detector_gives_its_features_from_the_same_pass(
@@ -186,7 +193,7 @@ def test_text_features_come_from_the_photo_s_one_ocr_pass(feature_engine: OcrEng
     regions = read_text(photo, feature_engine)
     features = text_features(photo, feature_engine)
     assert features is text_features(photo, feature_engine) and read_text(photo, feature_engine) is regions
-    assert text_features(prepared(photo_with_text()), OcrEngine()) is None
+    assert text_features(prepared(photo_with_text()), OcrEngine(OcrOptions(features=False))) is None
 
 
 def test_the_int8_detector_gives_no_features() -> None:
