@@ -123,7 +123,21 @@ class DetectorOptions(BaseModel):
     version: str | None = Field(None, description="a registered version; default: the promoted one")
 
 
-class WatermarkDetector:
+class _RegisteredDetector:
+    """What every watermark detector tells of its registered version."""
+
+    version: ModelVersion
+
+    @property
+    def ref(self) -> ModelRef:
+        return self.version.ref
+
+    @property
+    def threshold(self) -> float:
+        return float(self.version.thresholds.get("score", 0.5))
+
+
+class WatermarkDetector(_RegisteredDetector):
     """The promoted (or named) watermark model, loaded once, run on one photo at a time."""
 
     uses_text_features = False  # it reads the photo's pixels
@@ -153,14 +167,6 @@ class WatermarkDetector:
             raise LookupError(f"model registry has no {MODEL_NAME} {wanted}; train one with "
                               "`python -m training.train_watermark`")
         return load_detector(model, options)
-
-    @property
-    def ref(self) -> ModelRef:
-        return self.version.ref
-
-    @property
-    def threshold(self) -> float:
-        return float(self.version.thresholds.get("score", 0.5))
 
     def predict(self, image: np.ndarray) -> MarkMap:
         batch, (height, width), factor = to_input(image, self.options.input_long_side)
@@ -230,7 +236,7 @@ class FeatureHead(nn.Module):
 TEXT_FEATURES_INPUT = "ocr-text-features"  # `config.input` of a version that scores them
 
 
-class FeatureWatermarkDetector:
+class FeatureWatermarkDetector(_RegisteredDetector):
     """A watermark version made of a `FeatureHead` (watermark 2.x): it scores the features
     the OCR text detector computed in the photo's one OCR pass (`models.ocr.text_features`),
     so it costs one small ONNX call on a 32 x 24 map."""
@@ -244,14 +250,6 @@ class FeatureWatermarkDetector:
         self.version = model
         model.verify()
         self._session = cpu_session(model.path(HEAD_ONNX_FILE), self.options.threads)
-
-    @property
-    def ref(self) -> ModelRef:
-        return self.version.ref
-
-    @property
-    def threshold(self) -> float:
-        return float(self.version.thresholds.get("score", 0.5))
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
         logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
