@@ -133,3 +133,17 @@ def test_the_int8_text_detector_cannot_feed_the_head(tmp_path: Path) -> None:
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
     with pytest.raises(ValueError, match="fused"):
         WatermarkCheck(settings.check("watermark"), context)
+
+
+def test_a_feature_head_refuses_features_at_another_detector_size(tmp_path: Path) -> None:
+    """2.0 learnt the features of a 512-px detector input: another `det_max_side` would feed
+    it features at another scale, silently. The check names the fix instead."""
+    assert ModelRegistry([Path("models/weights")]).get("watermark", "2.0").config[
+        "ocr_det_max_side"] == Settings(data_dir=tmp_path).models["ocr"]["det_max_side"]
+    settings = Settings(data_dir=tmp_path, models={"ocr": {"det_max_side": 640}})
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    with pytest.raises(ValueError, match="det_max_side = 512, not 640"):
+        WatermarkCheck(settings.check("watermark"), context)
+    pixels_only = settings.check("watermark").model_copy(
+        update={"options": {"detector": {"version": "1.2"}}})
+    assert not WatermarkCheck(pixels_only, context).detector.uses_text_features

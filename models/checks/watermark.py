@@ -116,11 +116,8 @@ class WatermarkCheck(Check):
         if not readers:
             return None
         engine = self.ocr or ocr_engine(context)
-        if not engine.gives_features:
-            raise ValueError(f"watermark model {readers[0].ref.version} scores the OCR "
-                             "detector's features: set [models.ocr] features = true with "
-                             "det_model \"fused\" or \"wheel\", or choose a 1.x watermark "
-                             "version")
+        for reader in readers:
+            _require_its_features(reader, engine)
         return engine
 
     @property
@@ -230,6 +227,22 @@ class WatermarkCheck(Check):
         if model_score >= self.settings.pass_below:
             parts.append(f"a mark or logo the detector finds ({model_score:.2f})")
         return f"{' and '.join(parts) or 'a possible mark'} in {photo.target}"
+
+
+def _require_its_features(detector: AnyDetector, engine: OcrEngine) -> None:
+    """Refuse to start when the OCR engine cannot give the features `detector` learnt: none
+    (INT8 detector, `features` off), or at another detector input size than it was trained at."""
+    version = detector.ref.version
+    if not engine.gives_features:
+        raise ValueError(f"watermark model {version} scores the OCR detector's features: set "
+                         "[models.ocr] features = true with det_model \"fused\" or \"wheel\", "
+                         "or choose a 1.x watermark version")
+    learnt_at = detector.version.config.get("ocr_det_max_side")
+    if learnt_at is not None and int(learnt_at) != engine.options.det_max_side:
+        raise ValueError(f"watermark model {version} learnt the OCR detector's features at "
+                         f"[models.ocr] det_max_side = {learnt_at}, not "
+                         f"{engine.options.det_max_side}: set it back, retrain the head with "
+                         "--det-max-side, or choose a 1.x watermark version")
 
 
 _KIND_WORDS = {"url": "web address or handle", "symbol": "©/®/™", "phone": "phone number",
