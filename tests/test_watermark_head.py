@@ -18,6 +18,7 @@ from models.text_features import CHANNELS, GROUPS, channels_of
 from models.watermark import (
     FeatureHead,
     FeatureWatermarkDetector,
+    MarkMap,
     WatermarkDetector,
     load_detector,
 )
@@ -126,6 +127,12 @@ def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -
     pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
     assert observation.evidence.values["model_score"] == pytest.approx(max(head, pixels), abs=1e-4)
     assert observation.evidence.values["also_model_probability"] is not None
+    # the model whose score counted is named (the response lists it among the models used)
+    assert observation.model == (check.second.ref if pixels > head else None)
+    low, high = (MarkMap(np.full((3, 4), p, np.float32), cell=16.0) for p in (0.05, 0.99))
+    assert check.deciding_model([(check.detector, low), (check.second, high)]) == check.second.ref
+    assert check.deciding_model([(check.detector, high), (check.second, low)]) is None
+    assert check.deciding_model([(check.detector, high)]) is None
 
 
 def test_the_int8_text_detector_cannot_feed_the_head(tmp_path: Path) -> None:

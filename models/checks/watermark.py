@@ -142,7 +142,7 @@ class WatermarkCheck(Check):
         if len(maps) > 1:
             values["also_model_probability"] = round(maps[1][1].score, 4)
         return Observation(photo.target, score, self.reason(photo, text_marks, model_score, score),
-                           Evidence(boxes=boxes, values=values))
+                           Evidence(boxes=boxes, values=values), model=self.deciding_model(maps))
 
     # ------------------------------------------------------------ text evidence
 
@@ -195,6 +195,14 @@ class WatermarkCheck(Check):
         maps = [(detector, self.mark_map(photo, detector)) for detector in self.detectors]
         score = max((self.calibrated(m.score, d) for d, m in maps), default=0.0)
         return score, maps
+
+    def deciding_model(self, maps: list[tuple[AnyDetector, MarkMap]]) -> ModelRef | None:
+        """The `also_version` detector's model when its calibrated score is the one that
+        counts (the response then names it among the models used), else None (the check's)."""
+        if len(maps) < 2:
+            return None
+        scores = [self.calibrated(mark_map.score, detector) for detector, mark_map in maps]
+        return maps[1][0].ref if scores[1] > scores[0] else None
 
     def calibrated(self, probability: float, detector: AnyDetector | None = None) -> float:
         """A model's probability mapped so that its threshold becomes this check's fail_at."""
