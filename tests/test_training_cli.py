@@ -317,3 +317,24 @@ def test_export_reads_labels_from_either_database(database_url: str, tmp_path: P
     for item in dataset.items:
         splits.setdefault(item.member_id, set()).add(item.split)
     assert all(len(found) == 1 for found in splits.values())
+
+
+def test_the_watermark_config_starts_from_1_2_s_pixels_network_from_any_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The promoted watermark 2.0 is a head on the OCR's features, no MarkNet: the shipped
+    config names 1.2's weights, found wherever the command runs; 2.0 itself is refused."""
+    from training.cli import CONFIG_DIR
+    from training.config import load_config
+    from training.learners import learner_for
+    from training.run import RunError, weights_file
+
+    config = load_config(CONFIG_DIR / "watermark.toml")
+    monkeypatch.chdir(tmp_path)
+    learner = learner_for("watermark", config.options)
+    network = learner.network(weights_file(config.train.init))
+    assert sum(p.numel() for p in network.parameters()) > 0
+    with pytest.raises(RunError, match="no such weights file"):
+        weights_file("models/weights/watermark/1.2/nothing.pt")
+    head = ModelRegistry([SHIPPED_ROOT]).get("watermark", "2.0")
+    with pytest.raises(ValueError, match="head on the OCR's features"):
+        learner.network(head)

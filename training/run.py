@@ -34,6 +34,20 @@ from training.learners import Learner
 from training.promotion import Verdict, comparison_table, judge
 
 RUN_FILE = "run.json"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def weights_file(init: str) -> Path:
+    """`init` as a weights file: as given, or a relative path inside the project (the shipped
+    configs name shipped weights, e.g. models/weights/watermark/1.2/watermark.pt), so that a
+    run finds them from any working directory, as it finds its default config."""
+    path = Path(init)
+    if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / path).is_file():
+        path = PROJECT_ROOT / path
+    if not path.is_file():
+        raise RunError(f"init = \"{init}\": no such weights file")
+    return path
+
 
 
 class RunError(ValueError):
@@ -123,10 +137,7 @@ class TrainingRun:
                 raise RunError(f"init = \"promoted\", but no {self.learner.model_name} version "
                                "is promoted; use init = \"scratch\"")
             return served
-        path = Path(init)
-        if not path.is_file():
-            raise RunError(f"init = \"{init}\": no such weights file")
-        return path
+        return weights_file(init)
 
     def _candidate(self, directory: Path, files: dict[str, Path]) -> ModelVersion:
         return ModelVersion(
