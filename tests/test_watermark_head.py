@@ -120,7 +120,7 @@ def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -
     options = {**settings.check("watermark").options, "also_version": "1.2"}
     check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
                            context)
-    assert [d.ref.version for d in check.detectors] == ["2.0", "1.2"]
+    assert [d.ref.version for d in check.detectors] == ["2.1", "1.2"]
     photo = photo_of(portrait())
     observation = check.observe(photo)
     head = check.calibrated(check.mark_map(photo).score)
