@@ -95,7 +95,8 @@ class MarkBox:
 @dataclass(frozen=True)
 class MarkMap:
     probabilities: np.ndarray  # (rows, cols) over the unpadded input
-    cell: float  # photo pixels per cell
+    cell: float  # photo pixels per cell, across
+    cell_height: float | None = None  # ... down, where the input was scaled apart (None: `cell`)
 
     @property
     def score(self) -> float:
@@ -104,12 +105,13 @@ class MarkMap:
     def boxes(self, threshold: float, max_boxes: int = 8) -> list[MarkBox]:
         hot = (self.probabilities >= threshold).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
+        across, down = self.cell, self.cell_height or self.cell
         boxes = []
         for label in range(1, count):
             col, row, cols, rows, _ = stats[label]
             peak = float(self.probabilities[labels == label].max())
-            boxes.append(MarkBox(x=int(col * self.cell), y=int(row * self.cell),
-                                 w=int(np.ceil(cols * self.cell)), h=int(np.ceil(rows * self.cell)),
+            boxes.append(MarkBox(x=int(col * across), y=int(row * down),
+                                 w=int(np.ceil(cols * across)), h=int(np.ceil(rows * down)),
                                  score=round(peak, 4)))
         return sorted(boxes, key=lambda box: -box.score)[:max_boxes]
 
@@ -254,8 +256,11 @@ class FeatureWatermarkDetector(_RegisteredDetector):
     def predict_features(self, features: TextFeatures) -> MarkMap:
         logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
         probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        cell = STRIDE * features.image_size[0] / features.input_size[0]
-        return MarkMap(probabilities.astype(np.float32), cell=cell)
+        # The text detector rounds each side to a multiple of 32 on its own, so the two axes
+        # scale apart.
+        (image_w, image_h), (input_w, input_h) = features.image_size, features.input_size
+        return MarkMap(probabilities.astype(np.float32), cell=STRIDE * image_w / input_w,
+                       cell_height=STRIDE * image_h / input_h)
 
 
 AnyDetector = WatermarkDetector | FeatureWatermarkDetector

@@ -84,7 +84,17 @@ def test_the_registered_head_scores_the_ocr_features_in_photo_pixels(trained) ->
     mark_map = detector.predict_features(features)
     assert mark_map.probabilities.shape == (32, 28)
     assert mark_map.cell == pytest.approx(16 * 1200 / 448)
+    assert mark_map.cell_height == pytest.approx(16 * 1400 / 512)  # each side rounded on its own
     assert 0.0 <= mark_map.score <= 1.0
+
+
+def test_mark_boxes_scale_each_axis_by_its_own_cell() -> None:
+    probabilities = np.zeros((32, 28), dtype=np.float32)
+    probabilities[31, 27] = 0.9  # the bottom-right cell of a 1200 x 1400 photo seen at 448 x 512
+    box, = MarkMap(probabilities, cell=16 * 1200 / 448, cell_height=16 * 1400 / 512).boxes(0.5)
+    assert (box.x + box.w, box.y + box.h) == (1200, 1400)
+    square, = MarkMap(probabilities, cell=16 * 1200 / 448).boxes(0.5)  # one scale for both
+    assert square.y + square.h < 1400 - 20
 
 
 def test_a_pixel_version_still_loads_as_before() -> None:
