@@ -10,7 +10,7 @@ or, with `read_max_side` > 0, from the upload decoded again at that long side (2
 draft at 1/2 scale for 12 MP), which only photos with text pay for.
 
 Every check that needs text calls `read_text(photo, engine)`: the first call per photo runs
-the OCR (`photo.derive("ocr", ...)`), later calls get the same regions. The engine itself is
+the OCR (`photo.derive("ocr", ...)`), later calls get the same regions (and the detector's features, `text_features`). The engine itself is
 built once per service with `ocr_engine(context)` (`CheckContext.shared("ocr", ...)`), from the
 `[models.ocr]` settings.
 """
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from moderation.intake import PreparedPhoto
 
 OCR_KEY = "ocr"
-OCR_FEATURES_KEY = "ocr-features"
 
 
 class OcrOptions(BaseModel):
@@ -254,22 +253,24 @@ def cached_engine(options: OcrOptions) -> OcrEngine:
 
 def read_text(photo: PreparedPhoto, engine: OcrEngine) -> list[TextRegion]:
     """The photo's text regions, computed once per photo and shared by every check."""
-    def compute(prepared: PreparedPhoto) -> list[TextRegion]:
-        if prepared.image is None:
-            return []
-        side = engine.options.read_max_side
-        detail = (lambda: prepared.detail_image(side)) if side else None
-        regions, features = engine.read_with_features(prepared.image, detail)
-        prepared.derive(OCR_FEATURES_KEY, lambda _: features)
-        return regions
-    return photo.derive(OCR_KEY, compute)
+    return _ocr_pass(photo, engine)[0]
 
 
 def text_features(photo: PreparedPhoto, engine: OcrEngine) -> TextFeatures | None:
     """The detector's features from the photo's one OCR pass (None without an image or
     without `[models.ocr] features`)."""
-    read_text(photo, engine)
-    return photo.derive(OCR_FEATURES_KEY, lambda _: None)
+    return _ocr_pass(photo, engine)[1]
+
+
+def _ocr_pass(photo: PreparedPhoto,
+              engine: OcrEngine) -> tuple[list[TextRegion], TextFeatures | None]:
+    def compute(prepared: PreparedPhoto) -> tuple[list[TextRegion], TextFeatures | None]:
+        if prepared.image is None:
+            return [], None
+        side = engine.options.read_max_side
+        detail = (lambda: prepared.detail_image(side)) if side else None
+        return engine.read_with_features(prepared.image, detail)
+    return photo.derive(OCR_KEY, compute)
 
 
 # ---------------------------------------------------------------- helpers

@@ -119,12 +119,18 @@ def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
 
 def _cached_prefix(cache: Path, stem: str, long_side: int, count: int) -> list:
     """The first samples of the largest cached pool of this set (all of them up to `count`)."""
-    sizes = sorted((int(path.name.split("-")[-2]), path)
-                   for path in cache.glob(f"{stem}-*-{long_side}.pkl"))
-    if not sizes:
+    return first_cached([(int(path.name.split("-")[-2]), path)
+                         for path in cache.glob(f"{stem}-*-{long_side}.pkl")], count)
+
+
+def first_cached(pools: list[tuple[int, Path]], count: int) -> list:
+    """The first `count` samples of the smallest cached pool (size, pickle) that has them
+    all, else of the largest one (the same arguments always build the same samples)."""
+    if not pools:
         return []
-    enough = [entry for entry in sizes if entry[0] >= count]
-    _, path = enough[0] if enough else sizes[-1]
+    pools = sorted(pools)
+    enough = [entry for entry in pools if entry[0] >= count]
+    _, path = enough[0] if enough else pools[-1]
     with path.open("rb") as handle:
         return pickle.load(handle)[:count]
 

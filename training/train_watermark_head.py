@@ -44,7 +44,7 @@ from datasets.watermarks import WatermarkSynth
 from models.registry import ModelRegistry
 from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
 from models.watermark import HEAD_ONNX_FILE, MODEL_NAME, TEXT_FEATURES_INPUT, FeatureHead
-from training.train_watermark import loss_fn, metrics_at, threshold_for
+from training.train_watermark import first_cached, loss_fn, metrics_at, threshold_for
 
 console = Console()
 
@@ -155,18 +155,9 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
 
 
 def _cached_prefix(cache: Path, stem: str, count: int) -> list:
-    """The first `count` samples of the smallest cached pool that has them all, else of the
-    largest one (the same arguments always build the same samples)."""
-    found = sorted((int(path.name.split("-")[4]), path) for path in cache.glob(stem.format(count="*")))
-    if not found:
-        return []
-    enough = [entry for entry in found if entry[0] >= count]
-    _, path = enough[0] if enough else found[-1]
-    with path.open("rb") as handle:
-        return pickle.load(handle)[:count]
+    return first_cached([(int(path.name.split("-")[4]), path)
+                         for path in cache.glob(stem.format(count="*"))], count)
 
-
-# ---------------------------------------------------------------- training
 
 def padded_batch(samples: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Features, targets and a valid-cell mask, zero-padded to the batch's largest map."""
