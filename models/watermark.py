@@ -35,17 +35,26 @@ _MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
+# torchvision's MobileNetV3 feature blocks up to (not including) the first of stride 32
+_STRIDE_16_BLOCKS = {"small": 9, "large": 13}
+
+
 class MarkNet(nn.Module):
     """RGB 0..255 float (N, 3, H, W), H and W multiples of 32 -> logits (N, 1, H/16, W/16)."""
 
-    def __init__(self, width_mult: float = 0.5) -> None:
+    def __init__(self, width_mult: float = 0.5, arch: str = "small") -> None:
         super().__init__()
-        from torchvision.models import mobilenet_v3_small
+        from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 
-        # Half width: a quarter of the compute, which is what lets it train on 2 CPU cores.
-        features = mobilenet_v3_small(weights=None, width_mult=width_mult).features
-        self.shallow = features[:9]  # stride 16
-        self.deep = features[9:]  # stride 32
+        # Half-width Small (1.x on CPU): a quarter of the compute, which is what let it train
+        # on 2 CPU cores; "large" is for runs on a GPU.
+        if arch not in _STRIDE_16_BLOCKS:
+            raise ValueError(f"arch must be one of {sorted(_STRIDE_16_BLOCKS)}, not {arch!r}")
+        build = mobilenet_v3_small if arch == "small" else mobilenet_v3_large
+        features = build(weights=None, width_mult=width_mult).features
+        split = _STRIDE_16_BLOCKS[arch]
+        self.shallow = features[:split]  # stride 16
+        self.deep = features[split:]  # stride 32
         shallow_channels = self.shallow[-1].out_channels
         deep_channels = self.deep[-1].out_channels
         self.lateral = nn.Conv2d(deep_channels, 32, 1)
@@ -120,7 +129,8 @@ class DetectorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field("onnx", pattern="^(onnx|torchscript)$")
-    input_long_side: int = Field(448, ge=128, le=1600)
+    input_long_side: int | None = Field(None, ge=128, le=1600, description=(
+        "1.x: px the network sees; default: the side its version was trained at"))
     threads: int = Field(1, ge=1, le=64)
     version: str | None = Field(None, description="a registered version; default: the promoted one")
 
@@ -147,6 +157,7 @@ class WatermarkDetector(_RegisteredDetector):
     def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
         self.options = options or DetectorOptions()
         self.version = model
+        self.long_side = self.options.input_long_side or int(model.config.get("long_side", 448))
         model.verify()
         if self.options.backend == "onnx":
             from models.onnx_runtime import cpu_session
@@ -171,7 +182,7 @@ class WatermarkDetector(_RegisteredDetector):
         return load_detector(model, options)
 
     def predict(self, image: np.ndarray) -> MarkMap:
-        batch, (height, width), factor = to_input(image, self.options.input_long_side)
+        batch, (height, width), factor = to_input(image, self.long_side)
         logits = self._run(batch)[0, 0]
         rows, cols = -(-height // STRIDE), -(-width // STRIDE)
         probabilities = 1.0 / (1.0 + np.exp(-logits[:rows, :cols].astype(np.float64)))

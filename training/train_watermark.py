@@ -48,7 +48,7 @@ console = Console()
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="run folder (weights, log)")
+    parser.add_argument("--out", type=Path, help="run folder (weights, log); required unless --from-run")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder keeping the built sample pools between runs")
     parser.add_argument("--seed", type=int, default=20261125)
@@ -68,6 +68,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--workers", type=int, default=2, help="processes building samples")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--arch", choices=("small", "large"), default="small",
+                        help="MobileNetV3 variant of the backbone")
+    parser.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda")
+    parser.add_argument("--stream", action="store_true", help=(
+        "build each training sample when the training reaches it (DataLoader workers), one "
+        "pass over --train-samples, instead of a pool in memory for --epochs passes"))
+    parser.add_argument("--crops-per-sample", type=int, default=1,
+                        help="with --stream: random crops cut from each built sample")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (on a GPU)")
+    parser.add_argument("--evaluations", type=int, default=8,
+                        help="with --stream: validation AUROCs logged along the run")
+    parser.add_argument("--max-minutes", type=float, default=None, help=(
+        "with --stream: stop training after this long even if samples are left (recorded in "
+        "the history; the run is then no longer a function of its arguments alone)"))
+    parser.add_argument("--from-run", type=Path, default=None, help=(
+        "no training: export, time and register the model a finished run left in this folder "
+        "(its run.json and watermark.pt), e.g. one trained on a GPU machine"))
     parser.add_argument("--min-precision", type=float, default=0.95,
                         help="the threshold keeps validation precision at or above this")
     parser.add_argument("--register", type=Path, default=None,
@@ -75,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", default=None, help="default: 1.<UTC date and time>")
     parser.add_argument("--promote", action="store_true")
     args = parser.parse_args(argv)
+    if args.from_run is not None:
+        return args
+    if args.out is None:
+        parser.error("--out is required (unless --from-run names a finished run)")
+    if args.batch_size % args.crops_per_sample:
+        parser.error("--batch-size must be a multiple of --crops-per-sample")
     if args.crop % 32 or args.long_side % 32:
         parser.error("--crop and --long-side must be multiples of 32")
     if args.crop > args.long_side * 2 // 3:
@@ -146,37 +169,70 @@ def cell_targets(mask: np.ndarray) -> np.ndarray:
 
 def random_crops(pool, crop: int, rng: np.random.Generator, on_mark: float = 0.75,
                  augment: bool = True):
-    """Random crops; on a marked sample most of them (`on_mark`) hold part of a mark, since a
-    crop of a corner mark's photo would otherwise mostly miss it. With `augment`, each crop is
-    also zoomed, turned, re-coloured and blurred: a few photos must look like many."""
-    images, targets = [], []
-    for image, mask, meta in pool:
-        height, width = image.shape[:2]
-        window = crop
-        if augment:
-            window = int(np.clip(crop * rng.uniform(0.6, 1.6), 32, min(height, width)))
-        y = int(rng.integers(0, height - window + 1))
-        x = int(rng.integers(0, width - window + 1))
-        if meta["label"] and rng.random() < on_mark:
-            ys, xs = np.nonzero(mask)
-            if len(xs):
-                pick = int(rng.integers(len(xs)))
-                margin = max(1, window // 8)
-                x = int(np.clip(xs[pick] - rng.integers(margin, window - margin), 0, width - window))
-                y = int(np.clip(ys[pick] - rng.integers(margin, window - margin), 0, height - window))
-        image = image[y : y + window, x : x + window]
-        mask = mask[y : y + window, x : x + window]
-        if window != crop:
-            image = cv2.resize(image, (crop, crop), interpolation=cv2.INTER_AREA)
-            mask = cv2.resize(mask, (crop, crop), interpolation=cv2.INTER_NEAREST)
-        if rng.random() < 0.5:
-            image, mask = image[:, ::-1], mask[:, ::-1]
-        if augment:
-            image, mask = _augment(np.ascontiguousarray(image), np.ascontiguousarray(mask), rng)
-        images.append(np.ascontiguousarray(image).transpose(2, 0, 1))
-        targets.append(cell_targets(np.ascontiguousarray(mask)))
+    """One random crop of each sample of `pool`, stacked: (images, cell targets)."""
+    images, targets = zip(*(random_crop(image, mask, meta["label"], crop, rng, on_mark, augment)
+                            for image, mask, meta in pool))
     return (torch.from_numpy(np.stack(images).astype(np.float32)),
             torch.from_numpy(np.stack(targets))[:, None])
+
+
+def random_crop(image: np.ndarray, mask: np.ndarray, marked: int, crop: int,
+                rng: np.random.Generator, on_mark: float = 0.75,
+                augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A random crop (CHW uint8) and its cell targets; on a marked sample most crops
+    (`on_mark`) hold part of a mark, since a crop of a corner mark's photo would otherwise
+    mostly miss it. With `augment`, the crop is also zoomed, turned, re-coloured and blurred:
+    a few photos must look like many."""
+    height, width = image.shape[:2]
+    window = crop
+    if augment:
+        window = int(np.clip(crop * rng.uniform(0.6, 1.6), 32, min(height, width)))
+    y = int(rng.integers(0, height - window + 1))
+    x = int(rng.integers(0, width - window + 1))
+    if marked and rng.random() < on_mark:
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            pick = int(rng.integers(len(xs)))
+            margin = max(1, window // 8)
+            x = int(np.clip(xs[pick] - rng.integers(margin, window - margin), 0, width - window))
+            y = int(np.clip(ys[pick] - rng.integers(margin, window - margin), 0, height - window))
+    image = image[y : y + window, x : x + window]
+    mask = mask[y : y + window, x : x + window]
+    if window != crop:
+        image = cv2.resize(image, (crop, crop), interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask, (crop, crop), interpolation=cv2.INTER_NEAREST)
+    if rng.random() < 0.5:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    if augment:
+        image, mask = _augment(np.ascontiguousarray(image), np.ascontiguousarray(mask), rng)
+    return (np.ascontiguousarray(image).transpose(2, 0, 1),
+            cell_targets(np.ascontiguousarray(mask)))
+
+
+class StreamedCrops(torch.utils.data.Dataset):
+    """Sample `index` of the seeded training set, built when asked and cut into `crops`
+    random crops: a GPU-sized run sees each sample once instead of keeping a pool in memory.
+    Item i is a function of (seed, i) alone, whichever worker builds it."""
+
+    def __init__(self, split: str, seed: int, count: int, long_side: int, crop: int,
+                 crops: int, augment: bool) -> None:
+        self.split, self.seed, self.count, self.long_side = split, seed, count, long_side
+        self.crop, self.crops, self.augment = crop, crops, augment
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask, meta = _build((self.split, self.seed, index, self.long_side))
+        rng = np.random.default_rng([self.seed, index, 1])
+        images, targets = zip(*(random_crop(image, mask, meta["label"], self.crop, rng,
+                                            augment=self.augment) for _ in range(self.crops)))
+        return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(targets))[:, None]
+
+
+def _concatenate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    images, targets = zip(*items)
+    return torch.cat(images), torch.cat(targets)
 
 
 def _augment(image: np.ndarray, mask: np.ndarray,
@@ -199,7 +255,7 @@ def _augment(image: np.ndarray, mask: np.ndarray,
 # ---------------------------------------------------------------- training
 
 def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    dense = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=torch.tensor(3.0))
+    dense = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=logits.new_tensor(3.0))
     image_logit = logits.flatten(1).max(dim=1).values
     image_target = (targets.flatten(1).max(dim=1).values >= 0.5).float()
     return dense + 0.5 * F.binary_cross_entropy_with_logits(image_logit, image_target)
@@ -208,10 +264,11 @@ def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def image_scores(model: torch.nn.Module, pool, long_side: int) -> np.ndarray:
     model.eval()
+    device = next(model.parameters()).device
     scores = []
     for image, _, _ in pool:
         batch, (height, width), _ = to_input(image, long_side)
-        logits = model(torch.from_numpy(batch))[0, 0]
+        logits = model(torch.from_numpy(batch).to(device))[0, 0]
         rows, cols = -(-height // STRIDE), -(-width // STRIDE)
         scores.append(torch.sigmoid(logits[:rows, :cols].max()).item())
     return np.array(scores)
@@ -286,6 +343,61 @@ def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list
     return model, history
 
 
+def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[dict]]:
+    """One pass over `--train-samples` samples built by DataLoader workers as the training
+    reaches them (sample i is the same whichever worker builds it)."""
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    model = MarkNet(args.width, args.arch).to(device).to(memory_format=torch.channels_last)
+    dataset = StreamedCrops("train", args.seed, args.train_samples, args.long_side, args.crop,
+                            args.crops_per_sample, args.augment)
+    sample_photos.fetch(sample_photos.split("train"))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size // args.crops_per_sample, shuffle=False,
+        num_workers=args.workers, collate_fn=_concatenate, pin_memory=device.type == "cuda",
+        prefetch_factor=4 if args.workers else None, persistent_workers=False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=len(loader), pct_start=0.1)
+    evaluate_at = {round(len(loader) * k / args.evaluations) - 1
+                   for k in range(1, args.evaluations + 1)}
+    history, running, done, started = [], 0.0, 0, time.perf_counter()
+    model.train()
+    bar = tqdm(loader, desc="training (streamed)", mininterval=5)
+    for step, (images, targets) in enumerate(bar):
+        images = images.to(device, non_blocking=True).float()
+        images = images.contiguous(memory_format=torch.channels_last)
+        targets = targets.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(images)
+        loss = loss_fn(logits.float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        running, done = running + loss.item(), done + 1
+        minutes = (time.perf_counter() - started) / 60
+        out_of_time = args.max_minutes is not None and minutes > args.max_minutes
+        if step in evaluate_at or out_of_time:
+            scores = image_scores(model, val_pool, args.long_side)
+            labels = labels_of(val_pool)
+            seen = min(args.train_samples, (step + 1) * args.batch_size // args.crops_per_sample)
+            record = {"step": step + 1, "samples": seen,
+                      "loss": round(running / done, 4),
+                      "val_auroc": round(float(roc_auc_score(labels, scores)), 4),
+                      "val_ap": round(float(average_precision_score(labels, scores)), 4),
+                      "minutes": round(minutes, 2)}
+            if out_of_time:
+                record["stopped"] = f"--max-minutes {args.max_minutes} reached"
+            history.append(record)
+            console.print(json.dumps(record))
+            running, done = 0.0, 0
+            model.train()
+        if out_of_time:
+            break
+    return model.float().to(memory_format=torch.contiguous_format), history
+
+
 # ---------------------------------------------------------------- export and timing
 
 def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
@@ -347,7 +459,7 @@ def _compare_backends(model: MarkNet, out: Path, long_side: int, runs: int,
 
 CARD = """# watermark {version}
 
-A MobileNetV3-Small backbone (torchvision definition, width {width}, trained from scratch:
+A MobileNetV3-{arch} backbone (torchvision definition, width {width}, trained from scratch:
 no pretrained weights) with a dense head: per 16-px cell of a {long_side}-px input, the probability that a
 watermark or practice logo covers it. The image score is the hottest cell; hot cells make the
 evidence boxes. Served by `models/watermark.py` through {backend} (measured below).
@@ -369,8 +481,8 @@ markings.
 ```
 {command}
 ```
-Seed {seed}; {epochs} epochs of {crop}-px crops, batch {batch}, AdamW lr {lr}, one-cycle{init}.
-Training took {train_minutes:.1f} min on {threads} CPU threads.
+Seed {seed}; {schedule}, batch {batch}, AdamW lr {lr}, one-cycle{init}.
+Training took {train_minutes:.1f} min on {where}.
 
 ## Metrics (image level, {long_side}-px input)
 | set | AUROC | AP | precision @ thr | recall @ thr |
@@ -401,16 +513,22 @@ team are the way to retrain on real marks.
 """
 
 
-def write_card(args, version, metrics, timings, history, threshold, train_minutes) -> str:
+def write_card(args, version, metrics, timings, history, threshold, train_minutes,
+               command: str, where: str) -> str:
     train_photos = sample_photos.split("train")
     val_photos = sample_photos.split("val")
     test_photos = sample_photos.split("test")
     licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; "
                          f"{p.source}" for p in train_photos + val_photos + test_photos)
     font_licenses = "; ".join(sorted({f"{lic}" for lic in FONT_FILES.values()}))
-    command = "python -m training.train_watermark " + " ".join(sys.argv[1:])
+    if getattr(args, "stream", False):
+        schedule = (f"one pass over {args.train_samples} samples built as the training reached "
+                    f"them, {args.crops_per_sample} {args.crop}-px crops each")
+    else:
+        schedule = f"{args.epochs} epochs of {args.crop}-px crops"
     return CARD.format(
-        version=version, width=args.width, long_side=args.long_side, short=args.long_side * 3 // 4,
+        version=version, arch=getattr(args, "arch", "small").capitalize(), width=args.width,
+        long_side=args.long_side, short=args.long_side * 3 // 4,
         backend=timings["backend"], fonts=len(FONT_FILES), n_train=args.train_samples,
         n_val=args.val_samples, n_test=args.test_samples, seed=args.seed,
         val_seed=args.seed + 1, test_seed=args.seed + 2,
@@ -419,67 +537,108 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         test_photos=", ".join(p.name for p in test_photos), command=command,
         init=(f", starting from `{args.init}` (the run before it; its command is in its card "
               "and meta.json)") if args.init else "",
-        epochs=args.epochs, crop=args.crop, batch=args.batch_size, lr=args.lr,
-        train_minutes=train_minutes, threads=args.threads, val=metrics["val"],
+        schedule=schedule, crop=args.crop, batch=args.batch_size, lr=args.lr,
+        train_minutes=train_minutes, where=where, val=metrics["val"],
         test=metrics["test"], threshold=round(threshold, 4), min_precision=args.min_precision,
         licenses=licenses, font_licenses=font_licenses, n_photos=len(train_photos),
         **{k: v for k, v in timings.items() if k != "backend"})
 
 
+def training_place(args: argparse.Namespace) -> str:
+    if torch.device(args.device).type == "cuda":
+        return (f"{torch.cuda.get_device_name(args.device)} (bf16 autocast: {args.bf16}), "
+                f"{args.workers} processes building samples")
+    return f"{args.threads} CPU threads"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_run is not None:
+        return register_run(args)
     random.seed(args.seed)
     np.random.seed(args.seed % 2**32)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     version = args.version or "1." + datetime.now(UTC).strftime("%Y%m%d%H%M")
 
-    train_pool = build_pool("train", args.seed, args.train_samples, args.long_side,
-                            args.workers, "training samples", args.cache)
     val_pool = build_pool("val", args.seed + 1, args.val_samples, args.long_side,
                           args.workers, "validation samples", args.cache)
     test_pool = build_pool("test", args.seed + 2, args.test_samples, args.long_side,
                            args.workers, "test samples", args.cache)
     started = time.perf_counter()
-    model, history = train(args, train_pool, val_pool)
+    if args.stream:
+        model, history = train_streamed(args, val_pool)
+    else:
+        train_pool = build_pool("train", args.seed, args.train_samples, args.long_side,
+                                args.workers, "training samples", args.cache)
+        started = time.perf_counter()
+        model, history = train(args, train_pool, val_pool)
     train_minutes = (time.perf_counter() - started) / 60
 
-    val_scores = image_scores(model, val_pool, args.long_side)
+    val_scores = image_scores(model, val_pool, args.long_side)  # on the training's device
     threshold = threshold_for(labels_of(val_pool), val_scores, args.min_precision)
     test_scores = image_scores(model, test_pool, args.long_side)
+    model = model.cpu()
     metrics = {"val": metrics_at(labels_of(val_pool), val_scores, threshold),
                "test": metrics_at(labels_of(test_pool), test_scores, threshold)}
     console.print({"threshold": threshold, **metrics})
+    run = {"version": version, "command": "python -m training.train_watermark " + " ".join(
+               sys.argv[1:] if argv is None else argv),
+           "where": training_place(args), "train_minutes": train_minutes, "threshold": threshold,
+           "metrics": metrics, "history": history,
+           "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    finish(model, run, args.out, args.register, args.promote)
+    return 0
 
+
+def register_run(args: argparse.Namespace) -> int:
+    """Export, time (on this machine) and register what a finished run left in a folder."""
+    run_file = args.from_run / "run.json"
+    if not run_file.is_file():
+        raise SystemExit(f"--from-run {args.from_run}: no run.json (not a finished run's folder)")
+    run = json.loads(run_file.read_text())
+    if args.version:
+        run["version"] = args.version
+    trained = run["args"]
+    model = MarkNet(trained["width"], trained.get("arch", "small"))
+    model.load_state_dict(torch.jit.load(str(args.from_run / TORCHSCRIPT_FILE),
+                                         map_location="cpu").state_dict())
+    finish(model, run, args.from_run, args.register, args.promote)
+    return 0
+
+
+def finish(model: MarkNet, run: dict, out: Path, register: Path | None, promote: bool) -> None:
+    """Export both backends, time them here, write card, history and run.json, register."""
+    trained = argparse.Namespace(**{**run["args"], "init": run["args"].get("init")})
     with tempfile.TemporaryDirectory() as scratch:
-        timings = export(model, Path(scratch), args.long_side)
+        timings = export(model, Path(scratch), trained.long_side)
         timings["backend"] = ("onnx" if timings["onnxruntime_median_ms"]
                               <= timings["torchscript_median_ms"] else "torchscript")
         console.print(timings)
         for filename in (ONNX_FILE, TORCHSCRIPT_FILE):
-            (args.out / filename).write_bytes((Path(scratch) / filename).read_bytes())
-    card = write_card(args, version, metrics, timings, history, threshold, train_minutes)
-    (args.out / "card.md").write_text(card)
-    (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
-    if args.register:
-        registry = ModelRegistry([args.register])
+            (out / filename).write_bytes((Path(scratch) / filename).read_bytes())
+    version, metrics, threshold = run["version"], run["metrics"], run["threshold"]
+    card = write_card(trained, version, metrics, timings, run["history"], threshold,
+                      run["train_minutes"], run["command"], run["where"])
+    (out / "card.md").write_text(card)
+    (out / "history.json").write_text(json.dumps(run["history"], indent=2) + "\n")
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    if register:
+        registry = ModelRegistry([register])
         flat = {f"{split}_{key}": value for split, values in metrics.items()
                 for key, value in values.items()}
         registry.add(
             MODEL_NAME, version,
-            {ONNX_FILE: args.out / ONNX_FILE, TORCHSCRIPT_FILE: args.out / TORCHSCRIPT_FILE},
+            {ONNX_FILE: out / ONNX_FILE, TORCHSCRIPT_FILE: out / TORCHSCRIPT_FILE},
             metrics={**flat, **{k: v for k, v in timings.items() if k != "backend"}},
             thresholds={"score": round(threshold, 4)},
-            data_version=f"watermark-synth seed {args.seed} ({args.train_samples} samples)",
-            command="python -m training.train_watermark " + " ".join(sys.argv[1:]),
-            config={**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                    "backend": timings["backend"]},
+            data_version=f"watermark-synth seed {trained.seed} ({trained.train_samples} samples)",
+            command=run["command"], config={**run["args"], "backend": timings["backend"]},
             card=card)
-        if args.promote:
+        if promote:
             registry.promote(MODEL_NAME, version)
-        console.print(f"registered {MODEL_NAME} {version} under {args.register}"
-                      f"{' and promoted it' if args.promote else ''}")
-    return 0
+        console.print(f"registered {MODEL_NAME} {version} under {register}"
+                      f"{' and promoted it' if promote else ''}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""The watermark trainer's streamed mode (what a GPU run uses) and registering a finished run
+on another machine: real sample building, real training steps on CPU, real export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.registry import ModelRegistry
+from models.watermark import DetectorOptions, MarkNet, WatermarkDetector
+from training import train_watermark
+from training.train_watermark import StreamedCrops, random_crop, random_crops
+
+
+def test_a_streamed_item_is_a_function_of_seed_and_index() -> None:
+    crops = StreamedCrops("train", 5, 100, 192, 96, 3, augment=True)
+    images, targets = crops[7]
+    again, _ = crops[7]
+    other, _ = crops[8]
+    assert images.shape == (3, 3, 96, 96) and images.dtype == torch.uint8
+    assert targets.shape == (3, 1, 6, 6)
+    assert float(targets.min()) >= 0.0 and float(targets.max()) <= 1.0
+    assert torch.equal(images, again)
+    assert not torch.equal(images, other)
+
+
+def test_batched_crops_are_the_per_sample_crops_stacked() -> None:
+    pool = [train_watermark._build(("train", 5, index, 192)) for index in range(3)]
+    images, targets = random_crops(pool, 96, np.random.default_rng(1))
+    rng = np.random.default_rng(1)
+    one_by_one = [random_crop(image, mask, meta["label"], 96, rng) for image, mask, meta in pool]
+    assert torch.equal(images, torch.from_numpy(np.stack([i for i, _ in one_by_one]).astype(np.float32)))
+    assert torch.equal(targets[:, 0], torch.from_numpy(np.stack([t for _, t in one_by_one])))
+
+
+def test_marknet_rejects_an_unknown_backbone() -> None:
+    with pytest.raises(ValueError, match="arch must be one of"):
+        MarkNet(1.0, "medium")
+    assert MarkNet(0.5, "large")(torch.zeros(1, 3, 64, 96)).shape == (1, 1, 4, 6)
+
+
+@pytest.fixture
+def keep_torch_threads():  # type: ignore[no-untyped-def]
+    threads = torch.get_num_threads()  # the trainer sets its own (--threads)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert train_watermark.main([
+        "--out", str(run), "--stream", "--train-samples", "8", "--crops-per-sample", "2",
+        "--batch-size", "8", "--val-samples", "6", "--test-samples", "6", "--long-side", "192",
+        "--crop", "96", "--workers", "0", "--evaluations", "1", "--version", "1.90"]) == 0
+    record = json.loads((run / "run.json").read_text())
+    assert record["history"][-1]["samples"] == 8 and record["version"] == "1.90"
+    assert "--stream" in record["command"] and "CPU threads" in record["where"]
+
+    registry_root = tmp_path / "registry"
+    registry_root.mkdir()
+    assert train_watermark.main(["--from-run", str(run), "--register", str(registry_root),
+                                 "--version", "1.91"]) == 0
+    version = ModelRegistry([registry_root]).get("watermark", "1.91")
+    assert version is not None and version.config["long_side"] == 192
+    card = (version.directory / "card.md").read_text()
+    assert "one pass over 8 samples" in card and "--stream" in card
+    # The served detector sees the photo at the size its version learnt, unless told otherwise.
+    assert WatermarkDetector(version).long_side == 192
+    assert WatermarkDetector(version, DetectorOptions(input_long_side=256)).long_side == 256
+    probabilities = WatermarkDetector(version).predict(
+        np.zeros((300, 400, 3), np.uint8)).probabilities
+    assert probabilities.shape == (9, 12)
+
+
+def test_from_run_names_a_folder_without_a_finished_run(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no run.json"):
+        train_watermark.main(["--from-run", str(tmp_path)])
+
+
+def test_stream_options_are_checked() -> None:
+    with pytest.raises(SystemExit):
+        train_watermark.parse_args(["--out", "x", "--batch-size", "10", "--crops-per-sample", "4"])
+    with pytest.raises(SystemExit):
+        train_watermark.parse_args([])  # no --out and no --from-run
