@@ -18,7 +18,9 @@ hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, s
 - per-photo latency of the two checks together (OCR, detector, rules, PHI detector): median
   and p95, with a breakdown.
 
-Figures go to stdout and to `--out` (JSON + ROC plot PNG).
+Figures go to stdout and to `--out` (JSON with every photo's scores + ROC plot PNG).
+`--split val` renders the validation photos instead: settings are chosen there, never on the
+test photos.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clean", type=int, default=150)
     parser.add_argument("--phi", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--split", choices=("test", "val"), default="test", help=(
+        "backgrounds: the held-out test photos (the figures), or the validation photos, on "
+        "which settings such as the check's `combine` are chosen (never on the test photos)"))
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--det-sizes", default="512,640",
                         help="OCR detector input sizes compared on the burned-in PHI photos")
@@ -125,7 +130,7 @@ def other_versions(watermark: WatermarkCheck, context: CheckContext,
 
 def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
-    synth = WatermarkSynth(sample_photos.split("test"), args.seed, long_side=(1200, 1600),
+    synth = WatermarkSynth(sample_photos.split(args.split), args.seed, long_side=(1200, 1600),
                            negative_rate=0.5)
     rows, timings = [], defaultdict(list)
     plan = [True] * args.marked + [False] * args.clean
@@ -165,7 +170,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
 
 def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
     rows = []
-    photos = sample_photos.split("test")
+    photos = sample_photos.split(args.split)
     for index in tqdm(range(args.phi), desc=f"burned-in PHI photos {label}".strip()):
         sample = burned_in_phi_sample(photos, args.seed, index, long_side=1400)
         photo = as_photo(sample.image, index, args.upload_side, phi_image.context.settings)
@@ -320,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_roc(rows, args.out / "watermark_roc.png")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
+         "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
     console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; figures: "
                   f"{args.out / 'watermark_bench.json'}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from models.checks.watermark import WatermarkCheck
 from models.ocr import OcrEngine, OcrOptions, read_text, text_features
@@ -164,3 +165,32 @@ def test_a_feature_head_refuses_features_at_another_detector_size(tmp_path: Path
     pixels_only = settings.check("watermark").model_copy(
         update={"options": {"detector": {"version": "1.2"}}})
     assert not WatermarkCheck(pixels_only, context).detector.uses_text_features
+
+
+def test_two_versions_can_be_averaged_instead(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": "mean"}
+    check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
+                           context)
+    photo = photo_of(portrait())
+    observation = check.observe(photo)
+    head = check.calibrated(check.mark_map(photo).score)
+    pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
+    assert observation.evidence.values["model_score"] == pytest.approx((head + pixels) / 2,
+                                                                       abs=1e-4)
+    assert observation.model == check.second.ref  # both count, so both are named
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"also_version": "1.2", "use_model": False}, "needs use_model = true"),
+    ({"combine": "min"}, "combine"),
+])
+def test_watermark_options_that_cannot_work_are_refused(tmp_path: Path, options: dict,
+                                                        message: str) -> None:
+    settings = Settings(data_dir=tmp_path)
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    merged = {**settings.check("watermark").options, **options}
+    with pytest.raises(ValidationError, match=message):
+        WatermarkCheck(settings.check("watermark").model_copy(update={"options": merged}),
+                       context)

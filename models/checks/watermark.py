@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.ocr import OcrEngine, TextRegion, ocr_engine, read_text, text_features
 from models.watermark import AnyDetector, DetectorOptions, MarkBox, MarkMap, watermark_detector
@@ -76,10 +77,20 @@ class WatermarkOptions(BaseModel):
     detector: DetectorOptions = Field(default_factory=DetectorOptions)
     also_version: str = Field("", description=(
         "a second registered watermark version (e.g. \"1.2\", on the pixels) run beside the "
-        "detector: the model score is the higher of the two, each mapped by its own threshold; "
+        "detector, each mapped by its own threshold and joined as `combine` says; "
         "\"\": the detector alone"))
+    combine: str = Field("max", pattern="^(max|mean)$", description=(
+        "with `also_version`: the model score is the higher (max) or the mean of the two "
+        "detectors' calibrated scores"))
     text: TextRules = Field(default_factory=TextRules)
     max_boxes: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _second_model_needs_the_first(self) -> WatermarkOptions:
+        if self.also_version and not self.use_model:
+            raise ValueError("also_version runs a second detector beside the first: it needs "
+                             "use_model = true (or also_version = \"\")")
+        return self
 
 
 @dataclass(frozen=True)
@@ -191,16 +202,23 @@ class WatermarkCheck(Check):
 
     def detector_scores(self, photo: PreparedPhoto,
                         ) -> tuple[float, list[tuple[AnyDetector, MarkMap]]]:
-        """The model score (the higher of the detectors', each calibrated) and their maps."""
+        """The model score (the detectors' calibrated scores, joined as `combine` says) and
+        their maps."""
         maps = [(detector, self.mark_map(photo, detector)) for detector in self.detectors]
-        score = max((self.calibrated(m.score, d) for d, m in maps), default=0.0)
-        return score, maps
+        scores = [self.calibrated(m.score, d) for d, m in maps]
+        if not scores:
+            return 0.0, maps
+        join = max if self.options.combine == "max" else statistics.fmean
+        return join(scores), maps
 
     def deciding_model(self, maps: list[tuple[AnyDetector, MarkMap]]) -> ModelRef | None:
-        """The `also_version` detector's model when its calibrated score is the one that
-        counts (the response then names it among the models used), else None (the check's)."""
+        """The `also_version` detector's model when its calibrated score counts (always when
+        the two are averaged; with `max`, when it is the higher), so that the response names it
+        among the models used; else None (the check's own)."""
         if len(maps) < 2:
             return None
+        if self.options.combine == "mean":
+            return maps[1][0].ref
         scores = [self.calibrated(mark_map.score, detector) for detector, mark_map in maps]
         return maps[1][0].ref if scores[1] > scores[0] else None
 
