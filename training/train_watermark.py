@@ -12,6 +12,10 @@ Steps (torchvision-reference style; every number below is an argument):
 4. evaluate on held-out photos (`datasets.sample_photos.split("test")`, never trained on);
 5. export TorchScript and ONNX, check they agree, time both on CPU;
 6. write card.md + meta.json into the registry (`--register ROOT`) and promote (`--promote`).
+
+On a GPU machine (`--device cuda --stream`), step 1 builds the training samples in DataLoader
+workers as the training reaches them, one pass over `--train-samples`; `--from-run DIR` then
+does steps 5-6 on another machine (this one) from what the run left in DIR.
 """
 
 from __future__ import annotations
