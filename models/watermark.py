@@ -44,13 +44,13 @@ class MarkNet(nn.Module):
 
     def __init__(self, width_mult: float = 0.5, arch: str = "small") -> None:
         super().__init__()
-        from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
+        from torchvision import models
 
         # Half-width Small (1.x on CPU): a quarter of the compute, which is what let it train
         # on 2 CPU cores; "large" is for runs on a GPU.
         if arch not in _STRIDE_16_BLOCKS:
             raise ValueError(f"arch must be one of {sorted(_STRIDE_16_BLOCKS)}, not {arch!r}")
-        build = mobilenet_v3_small if arch == "small" else mobilenet_v3_large
+        build = getattr(models, f"mobilenet_v3_{arch}")
         features = build(weights=None, width_mult=width_mult).features
         split = _STRIDE_16_BLOCKS[arch]
         self.shallow = features[:split]  # stride 16

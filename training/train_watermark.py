@@ -306,6 +306,13 @@ def metrics_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict
     }
 
 
+def validation(model: torch.nn.Module, val_pool, long_side: int) -> dict[str, float]:
+    """The figures a training history logs on the validation photos."""
+    scores, labels = image_scores(model, val_pool, long_side), labels_of(val_pool)
+    return {"val_auroc": round(float(roc_auc_score(labels, scores)), 4),
+            "val_ap": round(float(average_precision_score(labels, scores)), 4)}
+
+
 def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list[dict]]:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -336,11 +343,8 @@ def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list
             scheduler.step()
             running += loss.item()
             bar.set_postfix(loss=f"{running / (step + 1):.4f}")
-        scores = image_scores(model, val_pool, args.long_side)
-        labels = labels_of(val_pool)
         record = {"epoch": epoch + 1, "loss": round(running / steps_per_epoch, 4),
-                  "val_auroc": round(float(roc_auc_score(labels, scores)), 4),
-                  "val_ap": round(float(average_precision_score(labels, scores)), 4),
+                  **validation(model, val_pool, args.long_side),
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
         console.print(json.dumps(record))
@@ -383,13 +387,9 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
         minutes = (time.perf_counter() - started) / 60
         out_of_time = args.max_minutes is not None and minutes > args.max_minutes
         if step in evaluate_at or out_of_time:
-            scores = image_scores(model, val_pool, args.long_side)
-            labels = labels_of(val_pool)
             seen = min(args.train_samples, (step + 1) * args.batch_size // args.crops_per_sample)
-            record = {"step": step + 1, "samples": seen,
-                      "loss": round(running / done, 4),
-                      "val_auroc": round(float(roc_auc_score(labels, scores)), 4),
-                      "val_ap": round(float(average_precision_score(labels, scores)), 4),
+            record = {"step": step + 1, "samples": seen, "loss": round(running / done, 4),
+                      **validation(model, val_pool, args.long_side),
                       "minutes": round(minutes, 2)}
             if out_of_time:
                 record["stopped"] = f"--max-minutes {args.max_minutes} reached"
@@ -569,13 +569,13 @@ def main(argv: list[str] | None = None) -> int:
                           args.workers, "validation samples", args.cache)
     test_pool = build_pool("test", args.seed + 2, args.test_samples, args.long_side,
                            args.workers, "test samples", args.cache)
+    train_pool = None if args.stream else build_pool(
+        "train", args.seed, args.train_samples, args.long_side, args.workers,
+        "training samples", args.cache)
     started = time.perf_counter()
     if args.stream:
         model, history = train_streamed(args, val_pool)
     else:
-        train_pool = build_pool("train", args.seed, args.train_samples, args.long_side,
-                                args.workers, "training samples", args.cache)
-        started = time.perf_counter()
         model, history = train(args, train_pool, val_pool)
     train_minutes = (time.perf_counter() - started) / 60
 
@@ -613,7 +613,7 @@ def register_run(args: argparse.Namespace) -> int:
 
 def finish(model: MarkNet, run: dict, out: Path, register: Path | None, promote: bool) -> None:
     """Export both backends, time them here, write card, history and run.json, register."""
-    trained = argparse.Namespace(**{**run["args"], "init": run["args"].get("init")})
+    trained = argparse.Namespace(**run["args"])
     with tempfile.TemporaryDirectory() as scratch:
         timings = export(model, Path(scratch), trained.long_side)
         timings["backend"] = ("onnx" if timings["onnxruntime_median_ms"]
