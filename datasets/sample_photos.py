@@ -31,6 +31,7 @@ class SamplePhoto:
     source: str
     group: str = ""
     registry: str = "pypi"  # pypi, npm or debian
+    photo_set: int = 1  # the set that added it: a model trained on set N saw sets 1..N
 
     @property
     def origin(self) -> str:
@@ -68,6 +69,7 @@ def _skimage(name: str, filename: str, license: str, source: str, group: str = "
 FACE_API = "@vladmandic/face-api@1.7.15"
 TRACKING = "tracking@1.1.3"
 WALLPAPERS = "plasma-workspace-wallpapers=4:5.27.5-2"
+MATE_BACKGROUNDS = "mate-backgrounds=1.26.0-1"
 
 
 def _face_api(index: int) -> SamplePhoto:
@@ -87,6 +89,14 @@ def _wallpaper(name: str, license: str, author: str, size: str = "2560x1600") ->
                        f"./usr/share/wallpapers/{name}/contents/images/{size}.jpg",
                        f"{license} (its metadata.json; the Debian package: GPL-2+)",
                        f"KDE Plasma wallpaper {name} by {author}", f"kde_{name.lower()}", "debian")
+
+
+def _mate_nature(name: str, author: str) -> SamplePhoto:
+    return SamplePhoto(f"mate_{name.lower()}", MATE_BACKGROUNDS,
+                       f"./usr/share/backgrounds/mate/nature/{name}.jpg",
+                       "GPL-2+ (the package's debian/copyright)",
+                       f"MATE nature wallpaper {name} by {author}", f"mate_{name.lower()}",
+                       "debian", photo_set=2)
 
 
 PHOTOS: tuple[SamplePhoto, ...] = (
@@ -130,7 +140,23 @@ PHOTOS: tuple[SamplePhoto, ...] = (
     _wallpaper("Path", "LGPL-3.0", "Risto Saukonpää"),
     _wallpaper("Volna", "CC-BY-SA-4.0", "Nikita Babin", "5120x2880"),
     _wallpaper("summer_1am", "LGPL-3.0", "Risto Saukonpää"),
+    # Set 2 (watermark 2.2): more training scenes, the photographs of Debian's mate-backgrounds.
+    _mate_nature("Aqua", "Charles Barbin"),
+    _mate_nature("Blinds", "Lennart Poettering, Andrea Cimitan"),
+    _mate_nature("Dune", "Marco Cogoni, Hylke Bons"),
+    _mate_nature("FreshFlower", "Jens Ansorg"),
+    _mate_nature("Garden", "Charles Barbin"),
+    _mate_nature("GreenMeadow", "Timothy Schellhase, Lapo Calamandrei"),
+    _mate_nature("LadyBird", "Charles Barbin"),
+    _mate_nature("RainDrops", "blackcombwhistler07"),
+    _mate_nature("Storm", "Sergey Nazarov"),
+    _mate_nature("TwoWings", "Charles Barbin, Hylke Bons"),
+    _mate_nature("Wood", "Jean-François Fortin Tam"),
+    _mate_nature("YellowFlower", "Charles Barbin"),
 )
+# The newest set; `split` takes the first (what the models before watermark 2.2 trained on)
+# unless asked for more, so their documented commands still build the same samples.
+LATEST_PHOTO_SET = max(photo.photo_set for photo in PHOTOS)
 
 # Backgrounds the watermark model never trains on: the benchmark's test photos.
 TEST_GROUPS: frozenset[str] = frozenset({"grace_hopper", "coffee", "china", "gravel"})
@@ -153,11 +179,14 @@ def split_of(photo: SamplePhoto) -> str:
     return "val" if photo.group in VAL_GROUPS else "train"
 
 
-def split(part: str) -> list[SamplePhoto]:
-    """`train`, `val` or `test`: disjoint by group."""
+def split(part: str, photo_set: int = 1) -> list[SamplePhoto]:
+    """`train`, `val` or `test` of the photos of sets 1..`photo_set`: disjoint by group."""
     if part not in SPLITS:
         raise ValueError(f"split is one of {', '.join(SPLITS)}, not {part}")
-    return [photo for photo in PHOTOS if split_of(photo) == part]
+    if not 1 <= photo_set <= LATEST_PHOTO_SET:
+        raise ValueError(f"photo set is 1 to {LATEST_PHOTO_SET}, not {photo_set}")
+    return [photo for photo in PHOTOS
+            if split_of(photo) == part and photo.photo_set <= photo_set]
 
 
 def fetch(photos: list[SamplePhoto]) -> None:

@@ -56,7 +56,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "--out", str(out), "--train-samples", "24", "--val-samples", "12",
         "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
         "--baseline", "", "--render-side", "480,560", "--register", str(root),
-        "--version", "2.test", "--promote"])
+        "--version", "2.test", "--promote", "--photo-set", "2"])
     assert code == 0
     return out, root
 
@@ -68,7 +68,8 @@ def test_the_training_command_registers_a_feature_head_with_its_card(trained) ->
     assert 0 < model.thresholds["score"] < 1 and "test_auroc" in model.metrics
     card = (model.directory / "card.md").read_text()
     for needed in ("## Data", "## Command", "## Metrics", "## Licenses", "Apache-2.0",
-                   "python -m training.train_watermark_head", "grace_hopper"):
+                   "python -m training.train_watermark_head", "grace_hopper",
+                   "mate_ladybird", "training photos of set 2"):
         assert needed in card
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"threshold", "val", "test", "test_breakdown"}
@@ -131,7 +132,8 @@ def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -
     options = {**settings.check("watermark").options, "also_version": "1.2"}
     check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
                            context)
-    assert [d.ref.version for d in check.detectors] == ["2.1", "1.2"]
+    served = check.detector.ref.version  # the promoted head
+    assert served.startswith("2.") and [d.ref.version for d in check.detectors] == [served, "1.2"]
     photo = photo_of(portrait())
     observation = check.observe(photo)
     head = check.calibrated(check.mark_map(photo).score)

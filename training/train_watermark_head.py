@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-samples", type=int, default=1500)
     parser.add_argument("--val-samples", type=int, default=300)
     parser.add_argument("--test-samples", type=int, default=300)
+    parser.add_argument("--photo-set", type=int, default=1,
+                        help="train on the photos of sets 1..N (datasets.sample_photos; "
+                             "2.0 and 2.1 used set 1, 2.2 set 2)")
     parser.add_argument("--render-side", default="640,832",
                         help="long side range (px) the samples are rendered at")
     parser.add_argument("--det-max-side", type=int, default=512)
@@ -117,9 +120,9 @@ def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(cells.mean(axis=(1, 3)) * 4.0, 0.0, 1.0)
 
 
-def _build(job: tuple[str, int, int, tuple[int, int], int, str]):  # type: ignore[no-untyped-def]
-    split, seed, index, render_side, det_max_side, baseline = job
-    synth = WatermarkSynth(sample_photos.split(split), seed, long_side=render_side)
+def _build(job: tuple[str, int, int, int, tuple[int, int], int, str]):  # type: ignore[no-untyped-def]
+    split, photo_set, seed, index, render_side, det_max_side, baseline = job
+    synth = WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=render_side)
     sample = synth.sample(index)
     _, _, found = _engine(det_max_side).detect_with_features(sample.image)
     features = found.values
@@ -133,7 +136,7 @@ def _build(job: tuple[str, int, int, tuple[int, int], int, str]):  # type: ignor
 
 def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> list:
     render_side = tuple(int(v) for v in args.render_side.split(","))
-    photos = sample_photos.split(split)
+    photos = sample_photos.split(split, args.photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
             f"-det{args.det_max_side}-{args.baseline or 'none'}.pkl")
@@ -142,7 +145,7 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     if len(samples) == count:
         return samples
     sample_photos.fetch(photos)
-    jobs = [(split, seed, i, render_side, args.det_max_side, args.baseline)
+    jobs = [(split, args.photo_set, seed, i, render_side, args.det_max_side, args.baseline)
             for i in range(len(samples), count)]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
@@ -300,7 +303,8 @@ the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` 
 
 ## Data
 Synthetic marks over real photographs, built by `datasets/watermarks.py` (seeded; the same
-builder, photos and split as watermark 1.x), rendered at a {render} px long side and shrunk
+builder and validation and test photos as watermark 1.x; training photos of set {photo_set} of
+`datasets/sample_photos.py`), rendered at a {render} px long side and shrunk
 by the OCR's own resize: text marks (practice names, URLs, ©, phone numbers) in {fonts} fonts,
 several sizes, colours, opacities 15-95%, rotations and tilings; vector logos with and without
 text; corner, centre, edge and tiled placement; hard negatives with label 0 (rulers, tapes,
@@ -354,7 +358,8 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
 
     from datasets.fonts import FONT_FILES
 
-    splits = {name: sample_photos.split(name) for name in ("train", "val", "test")}
+    splits = {name: sample_photos.split(name, args.photo_set)
+              for name in ("train", "val", "test")}
     licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; {p.source}"
                          for photos in splits.values() for p in photos)
     baseline = results.get("baseline")
@@ -363,7 +368,7 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
         f"{m['average_precision']} | {m['precision']} | {m['recall']} |"
         for name, m in (("validation", baseline["val"]), ("test", baseline["test"])))
     return CARD.format(
-        version=version, width=args.width, channels=CHANNELS, det_max_side=args.det_max_side,
+        version=version, photo_set=args.photo_set, width=args.width, channels=CHANNELS, det_max_side=args.det_max_side,
         render=args.render_side.replace(",", "-"), fonts=len(FONT_FILES),
         n_train=args.train_samples, n_val=args.val_samples, n_test=args.test_samples,
         seed=args.seed, val_seed=args.seed + 1, test_seed=args.seed + 2,
