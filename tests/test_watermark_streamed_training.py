@@ -28,8 +28,18 @@ def test_a_streamed_item_is_a_function_of_seed_and_index() -> None:
     assert not torch.equal(images, other)
 
 
+def test_a_later_photo_set_draws_its_new_scenes_too() -> None:
+    first, second = ([StreamedCrops("train", 5, 100, 192, 96, 1, augment=False,
+                                    photo_set=photo_set) for photo_set in (1, 2)])
+    backgrounds = {photo_set: {train_watermark._build(("train", 5, i, 192, photo_set))[2][
+        "background"] for i in range(12)} for photo_set in (1, 2)}
+    assert not any(name.startswith("mate_") for name in backgrounds[1])
+    assert any(name.startswith("mate_") for name in backgrounds[2])
+    assert not torch.equal(first[0][0], second[0][0])  # another scene, another sample
+
+
 def test_batched_crops_are_the_per_sample_crops_stacked() -> None:
-    pool = [train_watermark._build(("train", 5, index, 192)) for index in range(3)]
+    pool = [train_watermark._build(("train", 5, index, 192, 1)) for index in range(3)]
     images, targets = random_crops(pool, 96, np.random.default_rng(1))
     rng = np.random.default_rng(1)
     one_by_one = [random_crop(image, mask, meta["label"], 96, rng) for image, mask, meta in pool]

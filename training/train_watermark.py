@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-samples", type=int, default=300)
     parser.add_argument("--test-samples", type=int, default=300)
     parser.add_argument("--long-side", type=int, default=448, help="input long side, px")
+    parser.add_argument("--photo-set", type=int, default=1,
+                        help="train on the photos of sets 1..N (datasets.sample_photos; every "
+                             "1.x version so far used set 1)")
     parser.add_argument("--crop", type=int, default=160, help="training crop, px")
     parser.add_argument("--width", type=float, default=0.5, help="MobileNetV3 width multiplier")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
@@ -111,26 +114,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- data
 
-def _build(job: tuple[str, int, int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
-    split, seed, index, long_side = job
-    synth = WatermarkSynth(sample_photos.split(split), seed, long_side=(long_side, long_side))
+def _build(job: tuple[str, int, int, int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
+    split, seed, index, long_side, photo_set = job
+    synth = WatermarkSynth(sample_photos.split(split, photo_set), seed,
+                           long_side=(long_side, long_side))
     sample = synth.sample(index)
     mask = cv2.dilate(sample.mask, np.ones((7, 7), np.uint8))
     return sample.image, (mask * 255).astype(np.uint8), sample.describe()
 
 
 def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
-               desc: str, cache: Path | None = None) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+               desc: str, cache: Path | None = None,
+               photo_set: int = 1) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
     the same arguments always build the same pixels (so a cached pool of another size gives
     its first samples, and only the rest are built)."""
-    photos = sample_photos.split(split)
+    photos = sample_photos.split(split, photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
     stem = f"{split}-{digest}-{seed}"
     samples = _cached_prefix(cache, stem, long_side, count) if cache else []
     if len(samples) < count:
         sample_photos.fetch(photos)
-        jobs = [(split, seed, index, long_side) for index in range(len(samples), count)]
+        jobs = [(split, seed, index, long_side, photo_set)
+                for index in range(len(samples), count)]
         if workers <= 1:
             samples += [_build(job) for job in tqdm(jobs, desc=desc)]
         else:
@@ -219,15 +225,17 @@ class StreamedCrops(torch.utils.data.Dataset):
     Item i is a function of (seed, i) alone, whichever worker builds it."""
 
     def __init__(self, split: str, seed: int, count: int, long_side: int, crop: int,
-                 crops: int, augment: bool) -> None:
+                 crops: int, augment: bool, photo_set: int = 1) -> None:
         self.split, self.seed, self.count, self.long_side = split, seed, count, long_side
         self.crop, self.crops, self.augment = crop, crops, augment
+        self.photo_set = photo_set
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask, meta = _build((self.split, self.seed, index, self.long_side))
+        image, mask, meta = _build((self.split, self.seed, index, self.long_side,
+                                    self.photo_set))
         rng = np.random.default_rng([self.seed, index, 1])
         images, targets = zip(*(random_crop(image, mask, meta["label"], self.crop, rng,
                                             augment=self.augment) for _ in range(self.crops)))
@@ -358,8 +366,8 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
     device = torch.device(args.device)
     model = MarkNet(args.width, args.arch).to(device).to(memory_format=torch.channels_last)
     dataset = StreamedCrops("train", args.seed, args.train_samples, args.long_side, args.crop,
-                            args.crops_per_sample, args.augment)
-    sample_photos.fetch(sample_photos.split("train"))
+                            args.crops_per_sample, args.augment, args.photo_set)
+    sample_photos.fetch(sample_photos.split("train", args.photo_set))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size // args.crops_per_sample, shuffle=False,
         num_workers=args.workers, collate_fn=_concatenate, pin_memory=device.type == "cuda",
@@ -519,7 +527,7 @@ team are the way to retrain on real marks.
 
 def write_card(args, version, metrics, timings, history, threshold, train_minutes,
                command: str, where: str) -> str:
-    train_photos = sample_photos.split("train")
+    train_photos = sample_photos.split("train", getattr(args, "photo_set", 1))
     val_photos = sample_photos.split("val")
     test_photos = sample_photos.split("test")
     licenses = "\n".join(f"- {p.name} ({p.origin}, `{p.relative_path}`): {p.license}; "
@@ -571,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.workers, "test samples", args.cache)
     train_pool = None if args.stream else build_pool(
         "train", args.seed, args.train_samples, args.long_side, args.workers,
-        "training samples", args.cache)
+        "training samples", args.cache, args.photo_set)
     started = time.perf_counter()
     if args.stream:
         model, history = train_streamed(args, val_pool)
