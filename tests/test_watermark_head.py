@@ -27,7 +27,7 @@ from moderation.checks.base import CheckContext
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
 from tests.test_watermark import photo_of, portrait
-from training import train_watermark_head
+from training import train_watermark, train_watermark_head
 
 
 def test_feature_groups_name_their_channels() -> None:
@@ -46,6 +46,13 @@ def test_the_head_reads_only_its_channels() -> None:
     with torch.inference_mode():
         assert head(features).shape == (1, 1, 6, 5)
         assert torch.equal(head(features), head(changed))
+
+
+@pytest.mark.parametrize("script", [train_watermark_head, train_watermark])
+def test_an_unknown_photo_set_is_refused_by_name(script, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        script.parse_args(["--out", "unused", "--photo-set", "9"])
+    assert exited.value.code == 2 and "--photo-set is 1 to" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

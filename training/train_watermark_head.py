@@ -80,7 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="registry root to add the model to (models/weights ships it)")
     parser.add_argument("--version", default=None, help="default: 2.<UTC date and time>")
     parser.add_argument("--promote", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 1 <= args.photo_set <= sample_photos.LATEST_PHOTO_SET:
+        parser.error(f"--photo-set is 1 to {sample_photos.LATEST_PHOTO_SET}")
+    return args
 
 
 # ---------------------------------------------------------------- features
