@@ -70,6 +70,7 @@ FACE_API = "@vladmandic/face-api@1.7.15"
 TRACKING = "tracking@1.1.3"
 WALLPAPERS = "plasma-workspace-wallpapers=4:5.27.5-2"
 MATE_BACKGROUNDS = "mate-backgrounds=1.26.0-1"
+LOMIRI_WALLPAPERS = "lomiri-wallpapers-{release}=20.04.0-2"
 
 
 def _face_api(index: int) -> SamplePhoto:
@@ -97,6 +98,17 @@ def _mate_nature(name: str, author: str) -> SamplePhoto:
                        "GPL-2+ (the package's debian/copyright)",
                        f"MATE nature wallpaper {name} by {author}", f"mate_{name.lower()}",
                        "debian", photo_set=2)
+
+
+def _lomiri(stem: str, license: str, source: str, release: str = "16.04",
+            author: str = "") -> SamplePhoto:
+    author = author or stem.partition("_by_")[2].replace("_", " ")
+    name = "lomiri_" + stem.partition("_by_")[0].lower().replace("-", "_")
+    return SamplePhoto(name, LOMIRI_WALLPAPERS.format(release=release),
+                       f"./usr/share/backgrounds/{stem}.jpg",
+                       f"{license} (the package's debian/copyright)",
+                       f"Ubuntu {release} wallpaper by {author}: {source}", name, "debian",
+                       photo_set=3)
 
 
 PHOTOS: tuple[SamplePhoto, ...] = (
@@ -153,6 +165,26 @@ PHOTOS: tuple[SamplePhoto, ...] = (
     _mate_nature("TwoWings", "Charles Barbin, Hylke Bons"),
     _mate_nature("Wood", "Jean-François Fortin Tam"),
     _mate_nature("YellowFlower", "Charles Barbin"),
+    # Set 3: the photographs among the Ubuntu community wallpapers that Debian's
+    # lomiri-wallpapers-16.04 and -20.04 ship (their gradients and drawings are left out).
+    _lomiri("Bridge_by_Sander_Klootwijk", "CC-BY-SA-4.0", "sky through a bridge's cables"),
+    _lomiri("Dragonfly_by_Bolly", "CC-BY-SA-4.0", "leaves against the sky"),
+    _lomiri("Picture_0B_by_freespace", "CC-BY-4.0", "a fig in a red bowl on concrete",
+            author='Trevor "Freespace"'),
+    _lomiri("Picture_1A_by_freespace", "CC-BY-4.0", "paint brushes in a pot",
+            author='Trevor "Freespace"'),
+    _lomiri("Wine_by_Jakkub_Mede", "CC-BY-4.0", "a room with a drum and a bottle",
+            author="Jakub Mede"),
+    _lomiri("aitzgorri_by_Aitzol_Berasategi", "CC-BY-4.0", "a mountain meadow"),
+    _lomiri("free_by_Peter_Nerlich", "CC-BY-SA-4.0", "ceiling lamps and a toy bird"),
+    _lomiri("friends_by_Aitzol_Berasategi", "CC-BY-4.0", "two dogs at a window"),
+    _lomiri("greentock_by_Peter_Nerlich", "CC-BY-SA-4.0", "a wall clock, close up"),
+    _lomiri("life_by_Aitzol_Berasategi", "CC-BY-4.0", "a creek in a forest"),
+    _lomiri("picosdeeuropa_by_Aitzol_Berasategi", "CC-BY-4.0", "a mountain path"),
+    _lomiri("seeding_by_Clements_Engelhardt", "CC0-1.0", "dandelions in a field",
+            author="Clemens Engelhardt"),
+    _lomiri("sunset_by_Aitzol_Berasategi", "CC-BY-4.0", "sunset over hills"),
+    _lomiri("Kleiber_by_Lukas_Baubkus", "CC-BY-SA-3.0", "a bird on a tree trunk", "20.04"),
 )
 # The newest set; `split` takes the first (what the models before watermark 2.2 trained on)
 # unless asked for more, so their documented commands still build the same samples.
