@@ -323,16 +323,26 @@ def validation(model: torch.nn.Module, val_pool, long_side: int) -> dict[str, fl
             "val_ap": round(float(average_precision_score(labels, scores)), 4)}
 
 
-def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list[dict]]:
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    model = MarkNet(args.width)
+def initial_model(args: argparse.Namespace) -> MarkNet:
+    """A fresh MarkNet, or the weights of an earlier run's watermark.pt (`--init`)."""
+    model = MarkNet(args.width, args.arch)
     if args.init is not None:
         if not args.init.is_file():
             raise SystemExit(f"--init {args.init}: no such file")
         state = torch.jit.load(str(args.init), map_location="cpu").state_dict()
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:
+            raise SystemExit(f"--init {args.init}: its weights are not a MarkNet of --arch "
+                             f"{args.arch} --width {args.width}") from None
         console.print(f"starting from the weights in {args.init}")
+    return model
+
+
+def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list[dict]]:
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = initial_model(args)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train_pool) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -366,7 +376,7 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
     reaches them (sample i is the same whichever worker builds it)."""
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
-    model = MarkNet(args.width, args.arch).to(device).to(memory_format=torch.channels_last)
+    model = initial_model(args).to(device).to(memory_format=torch.channels_last)
     dataset = StreamedCrops("train", args.seed, args.train_samples, args.long_side, args.crop,
                             args.crops_per_sample, args.augment, args.photo_set)
     sample_photos.fetch(sample_photos.split("train", args.photo_set))
