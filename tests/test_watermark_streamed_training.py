@@ -97,3 +97,22 @@ def test_stream_options_are_checked() -> None:
         train_watermark.parse_args(["--out", "x", "--batch-size", "10", "--crops-per-sample", "4"])
     with pytest.raises(SystemExit):
         train_watermark.parse_args([])  # no --out and no --from-run
+
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "models/weights/watermark/1.2/watermark.pt"
+
+
+def test_init_starts_from_an_earlier_runs_weights_and_refuses_another_shape() -> None:
+    """What a second GPU run does (`--init` with `--stream`): start where a run left off."""
+    args = train_watermark.parse_args(["--out", "x", "--stream", "--init", str(SHIPPED_WEIGHTS)])
+    model = train_watermark.initial_model(args)  # 1.2: Small, width 0.5, the defaults
+    saved = torch.jit.load(str(SHIPPED_WEIGHTS), map_location="cpu").state_dict()
+    assert all(torch.equal(model.state_dict()[name], saved[name]) for name in saved)
+
+    other = train_watermark.parse_args(["--out", "x", "--stream", "--arch", "large",
+                                        "--width", "1.0", "--init", str(SHIPPED_WEIGHTS)])
+    with pytest.raises(SystemExit, match="not a MarkNet of --arch large --width 1.0"):
+        train_watermark.initial_model(other)
+    missing = train_watermark.parse_args(["--out", "x", "--init", "no/such/watermark.pt"])
+    with pytest.raises(SystemExit, match="no such file"):
+        train_watermark.initial_model(missing)
