@@ -109,6 +109,9 @@ def test_mark_boxes_scale_each_axis_by_its_own_cell() -> None:
 def test_a_pixel_version_still_loads_as_before() -> None:
     registry = ModelRegistry([Path("models/weights")])
     assert isinstance(load_detector(registry.get("watermark", "1.2")), WatermarkDetector)
+    large = load_detector(registry.get("watermark", "1.4"))  # MobileNetV3-Large, GPU-trained
+    assert isinstance(large, WatermarkDetector) and large.long_side == 640
+    assert large.predict(np.zeros((480, 640, 3), np.uint8)).probabilities.shape == (30, 40)
 
 
 def test_a_feature_head_needs_the_ocr_features(tmp_path: Path) -> None:
@@ -123,7 +126,9 @@ def test_a_feature_head_needs_the_ocr_features(tmp_path: Path) -> None:
 def test_the_check_scores_the_features_of_the_photo_s_one_ocr_pass(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
-    check = WatermarkCheck(settings.check("watermark"), context)
+    head_alone = {**settings.check("watermark").options, "also_version": ""}
+    check = WatermarkCheck(settings.check("watermark").model_copy(
+        update={"options": head_alone}), context)
     assert check.detector.uses_text_features and check.feature_ocr is check.ocr
     photo = photo_of(portrait())
     observation = check.observe(photo)
