@@ -338,3 +338,78 @@ def test_the_watermark_config_starts_from_1_2_s_pixels_network_from_any_director
     head = ModelRegistry([SHIPPED_ROOT]).get("watermark", "2.0")
     with pytest.raises(ValueError, match="head on the OCR's features"):
         learner.network(head)
+
+
+def test_the_watermark_head_learner_starts_from_the_served_head_exactly(tmp_path: Path) -> None:
+    """The registry keeps only a 2.x head's ONNX file: the learner rebuilds the head from it
+    (batch norms folded) and scores a photo's real OCR features as the served file does; a
+    smaller photo padded into a batch keeps its own score; "scratch" is refused."""
+    from models.ocr import OcrOptions, cached_engine
+    from models.watermark import HEAD_ONNX_FILE, load_detector
+    from training.learners import learner_for
+
+    served = ModelRegistry([SHIPPED_ROOT]).promoted("watermark")
+    learner = learner_for("watermark_head", {})
+    head = learner.network(served).eval()
+    engine = cached_engine(OcrOptions(features=True, det_max_side=512))
+    photo = np.asarray(photos_for_head()[0])
+    features = engine.detect_with_features(photo)[2]
+    expected = load_detector(served).predict_features(features).probabilities
+    with torch.inference_mode():
+        own = torch.sigmoid(head(torch.from_numpy(features.values[None])))[0, 0].numpy()
+    assert np.abs(own - expected).max() < 1e-4
+
+    small, large = (engine.detect_with_features(np.asarray(p))[2] for p in photos_for_head())
+    assert small.values.shape != large.values.shape
+    batch = {"x": torch.zeros(2, *large.values.shape), "label": torch.tensor([0, 1])}
+    batch["x"][0, :, : small.values.shape[1], : small.values.shape[2]] = torch.from_numpy(
+        small.values)
+    batch["x"][1] = torch.from_numpy(large.values)
+    batch["valid"] = torch.zeros(2, 1, *large.values.shape[1:], dtype=torch.bool)
+    batch["valid"][0, :, : small.values.shape[1], : small.values.shape[2]] = True
+    batch["valid"][1] = True
+    with torch.inference_mode():
+        padded = learner.logits(head, batch)
+        alone = head(torch.from_numpy(small.values[None])).amax()
+    assert abs(float(padded[0]) - float(alone)) < 1e-4
+    with pytest.raises(ValueError, match="not \"scratch\""):
+        learner.network(None)
+    assert HEAD_ONNX_FILE in served.files
+
+
+def photos_for_head() -> list:
+    from PIL import Image
+
+    from datasets import sample_photos
+    portrait = Image.fromarray(sample_photos.load("grace_hopper"))
+    return [portrait.resize((640, 320)), portrait.resize((600, 600))]  # 16 x 32, 32 x 32 cells
+
+
+@pytest.mark.slow
+def test_the_watermark_head_learner_fine_tunes_exports_and_serves(tmp_path: Path) -> None:
+    """One short epoch on generated watermark photos through the real OCR pass: a candidate
+    that the service's loader serves as a head on the OCR's features, measured against the
+    promoted head on the same test split."""
+    from models.registry import ModelVersion
+    from models.watermark import load_detector
+    from training.learners import learner_for
+
+    source = StaffDataset(write_demo(tmp_path / "exports", count=24, members=6, seed=4,
+                                     check="watermark"))
+    config = tmp_path / "tiny.toml"
+    config.write_text('learner = "watermark_head"\n[train]\ninit = "promoted"\nepochs = 1\n'
+                      "batch_size = 8\n")
+    result = runner.invoke(training_cli, [
+        "train", "watermark_head", "--data", str(source.directory), "--config", str(config),
+        "--out", str(tmp_path / "run"), "--registry-root", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    candidate = ModelVersion.read(tmp_path / "run" / "model")
+    candidate.verify()
+    assert load_detector(candidate).uses_text_features
+    assert candidate.config["ocr_det_max_side"] == 512
+    served = ModelRegistry([SHIPPED_ROOT]).promoted("watermark")
+    assert run["results"]["promoted"]["model"]["version"] == served.version
+    scores = learner_for("watermark_head", {}).scores_of(
+        candidate, source, source.split("watermark", "test"))
+    assert ((scores >= 0) & (scores <= 1)).all() and len(scores) > 0

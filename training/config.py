@@ -39,7 +39,8 @@ class PromotionSettings(BaseModel):
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    learner: str = Field(description="collage, watermark or procedure (training/learners.py)")
+    learner: str = Field(description="collage, watermark, watermark_head or procedure "
+                         "(training/learners.py)")
     train: TrainSettings = Field(default_factory=TrainSettings)
     options: dict[str, Any] = Field(default_factory=dict, description="the learner's network")
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)

@@ -86,6 +86,10 @@ class Learner(ABC):
     def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
         """Write the files the service loads; returns {file name: path}."""
 
+    def served_config(self) -> dict[str, Any]:
+        """Keys the service reads from a version's `config` to load it (beside the run's)."""
+        return {}
+
     @abstractmethod
     def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
         """The served inference of `version`: (photo as the checks see it, item) -> P(broken)."""
@@ -245,6 +249,119 @@ class WatermarkLearner(Learner):
         return lambda image, _item: detector.predict(image).score
 
 
+class FusedFeatureHead(nn.Module):
+    """`models.watermark.FeatureHead` as its ONNX file holds it: each batch norm folded into the
+    conv before it, so a served 2.x version's own weights can be fine-tuned (the registry keeps
+    only the ONNX file). Same input, same output, same ONNX interface."""
+
+    def __init__(self, channels: list[int], width: int) -> None:
+        super().__init__()
+        self.register_buffer("channels", torch.tensor(channels, dtype=torch.long))
+        self.register_buffer("mean", torch.zeros(1, len(channels), 1, 1))
+        self.register_buffer("std", torch.ones(1, len(channels), 1, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(len(channels), width, 1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
+            nn.Conv2d(width, 1, 1))
+
+    def forward(self, features: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """`valid` (N x 1 x h x w, bool): the cells of a padded batch that hold a photo; the
+        others are zeroed after every layer, as the served convs pad a photo's own border."""
+        x = (features.index_select(1, self.channels) - self.mean) / self.std
+        for layer in self.body:
+            x = layer(x)
+            if valid is not None and isinstance(layer, nn.ReLU):
+                x = x * valid
+        return x
+
+    @classmethod
+    def from_onnx(cls, path: Path) -> FusedFeatureHead:
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path)).graph
+        tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        convs = [node for node in graph.node if node.op_type == "Conv"]
+        if len(convs) != 4 or "channels" not in tensors:
+            raise ValueError(f"{path.name} is not a watermark 2.x head "
+                             "(4 convs on chosen channels)")
+        width = tensors[convs[0].input[1]].shape[0]
+        head = cls(tensors["channels"].tolist(), width)
+        state = {"channels": tensors["channels"], "mean": tensors["mean"], "std": tensors["std"]}
+        for conv, layer in zip(convs, (0, 2, 4, 6), strict=True):
+            state[f"body.{layer}.weight"] = tensors[conv.input[1]]
+            state[f"body.{layer}.bias"] = tensors[conv.input[2]]
+        head.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+        return head
+
+
+class WatermarkHeadLearner(WatermarkLearner):
+    """The served 2.x watermark head (`FusedFeatureHead`) fine-tuned on staff labels, on the
+    features of the photo's one OCR pass, as served: the hottest valid cell's logit against the
+    staff label. Photos of other shapes share a batch padded to the largest; the padding is
+    zeroed after every layer (as the served convs pad) and is never the hottest cell."""
+
+    name = "watermark_head"
+
+    @property
+    def det_max_side(self) -> int:
+        return int(self.options.get("ocr_det_max_side", 512))
+
+    def served_config(self) -> dict[str, Any]:
+        from models.watermark import TEXT_FEATURES_INPUT
+
+        return {"input": TEXT_FEATURES_INPUT, "ocr_det_max_side": self.det_max_side,
+                "ocr_det_model": "fused"}
+
+    def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
+        from models.ocr import OcrOptions, cached_engine
+
+        engine = cached_engine(OcrOptions(features=True, det_max_side=self.det_max_side))
+        maps = [engine.detect_with_features(load_rgb(dataset.path(item)))[2].values
+                for item in items]
+        rows = max((m.shape[1] for m in maps), default=1)
+        cols = max((m.shape[2] for m in maps), default=1)
+        channels = maps[0].shape[0] if maps else 1
+        x = np.zeros((len(maps), channels, rows, cols), np.float16)  # ~1 MB a photo
+        valid = np.zeros((len(maps), 1, rows, cols), bool)
+        for row, values in enumerate(maps):
+            x[row, :, : values.shape[1], : values.shape[2]] = values
+            valid[row, :, : values.shape[1], : values.shape[2]] = True
+        return {"x": torch.from_numpy(x), "valid": torch.from_numpy(valid),
+                "label": torch.tensor([i.label for i in items])}
+
+    def network(self, init: ModelVersion | Path | None) -> nn.Module:
+        from models.watermark import HEAD_ONNX_FILE
+
+        if init is None:
+            raise ValueError("the watermark head learner fine-tunes a 2.x head: set init to "
+                             "\"promoted\" or to a version's watermark-head.onnx, not \"scratch\"")
+        if isinstance(init, ModelVersion):
+            if HEAD_ONNX_FILE not in init.files:
+                raise ValueError(f"{init.name} {init.version} is not a head on the OCR's "
+                                 f"features ({HEAD_ONNX_FILE}); the watermark learner trains "
+                                 "the 1.x pixel network")
+            init = init.path(HEAD_ONNX_FILE)
+        return FusedFeatureHead.from_onnx(init)
+
+    def loss(self, network: nn.Module, batch: dict[str, torch.Tensor],
+             rng: np.random.Generator) -> torch.Tensor:
+        return _bce(self.logits(network, batch), batch["label"])
+
+    def logits(self, network: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        valid = batch["valid"]
+        cells = network(batch["x"].float(), valid).masked_fill(~valid, -math.inf)
+        return cells.flatten(1).amax(dim=1)
+
+    def export(self, network: nn.Module, directory: Path) -> dict[str, Path]:
+        from models.watermark import HEAD_ONNX_FILE
+        from training.train_watermark_head import export
+
+        export(network.cpu().eval(), directory, runs=3)
+        return {HEAD_ONNX_FILE: directory / HEAD_ONNX_FILE}
+
+
 # ---------------------------------------------------------------- procedure (regions)
 
 
@@ -325,7 +442,8 @@ class ProcedureLearner(Learner):
 
 
 LEARNERS: dict[str, type[Learner]] = {
-    learner.name: learner for learner in (CollageLearner, WatermarkLearner, ProcedureLearner)
+    learner.name: learner for learner in (CollageLearner, WatermarkLearner,
+                                          WatermarkHeadLearner, ProcedureLearner)
 }
 
 

@@ -144,7 +144,7 @@ class TrainingRun:
             name=self.learner.model_name, version=self.options.version, directory=directory,
             files={name: sha256_of(path) for name, path in files.items()},
             data_version=self.dataset.version, command=self.options.command,
-            config=self.config.model_dump(mode="json"),
+            config={**self.config.model_dump(mode="json"), **self.learner.served_config()},
             created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     # ------------------------------------------------------------ evaluate and compare
