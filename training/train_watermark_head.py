@@ -81,8 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", default=None, help="default: 2.<UTC date and time>")
     parser.add_argument("--promote", action="store_true")
     args = parser.parse_args(argv)
-    if not 1 <= args.photo_set <= sample_photos.LATEST_PHOTO_SET:
-        parser.error(f"--photo-set is 1 to {sample_photos.LATEST_PHOTO_SET}")
+    sample_photos.require_photo_set(parser, args.photo_set)
     return args
 
 
