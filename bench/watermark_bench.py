@@ -14,7 +14,9 @@ hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, s
   recall at the shipped threshold (`fail_at`), recall by opacity band and by mark type, false
   positives by hard-negative kind;
 - burned-in PHI: recall of `phi_image` (OCR + PHI text detector) on photos with identifiers
-  burned in, by kind, and its false-positive rate on the clean photos;
+  burned in, by kind, and its false-positive rate on the clean photos, beside the same check
+  without its second look at the date-stamp corner (`models.date_stamps`, the baseline) and
+  with the OCR detector at other input sizes (`--det-sizes`);
 - per-photo latency of the two checks together (OCR, detector, rules, PHI detector): median
   and p95, with a breakdown.
 
@@ -182,20 +184,27 @@ def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
     return rows
 
 
-def compare_det_sizes(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict]]:
-    """The burned-in PHI set again with the OCR detector at other input sizes."""
+def phi_variants(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict]]:
+    """The burned-in PHI set again: without the second look at the date-stamp corner (the
+    baseline), and with the OCR detector at other input sizes."""
     from models.ocr import OcrEngine
 
-    shipped = phi_image.ocr
+    shipped, stamps = phi_image.ocr, phi_image.stamps
     results = {}
     try:
+        if stamps is not None:
+            phi_image.stamps = None
+            results["no corner pass"] = run_phi_set(args, phi_image, timings, "no corner pass")
+            phi_image.stamps = stamps
         for size in [int(value) for value in args.det_sizes.split(",") if value]:
             if size == shipped.options.det_max_side:
                 continue
             phi_image.ocr = OcrEngine(shipped.options.model_copy(update={"det_max_side": size}))
+            if stamps is not None:
+                phi_image.stamps = type(stamps)(stamps.options, phi_image.ocr)
             results[f"det{size}"] = run_phi_set(args, phi_image, timings, f"det{size}")
     finally:
-        phi_image.ocr = shipped
+        phi_image.ocr, phi_image.stamps = shipped, stamps
     return results
 
 
@@ -280,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, timings = run_watermark_set(args, watermark, phi_image, others)
     shipped_size = f"det{watermark.ocr.options.det_max_side}"
     phi_rows = run_phi_set(args, phi_image, timings, shipped_size)
-    other_sizes = compare_det_sizes(args, phi_image, timings)
+    other_sizes = phi_variants(args, phi_image, timings)
     table, figures = scorer_table(rows, watermark.settings.fail_at,
                                   watermark.detector.ref.version, tuple(others))
     console.width = max(console.width, 36 + 20 * (3 + 2 * len(others)))

@@ -173,7 +173,7 @@ class OcrEngine:
             text, confidence = recognised.get(index, ("", 0.0))
             if confidence < self.options.min_confidence:
                 text, confidence = "", 0.0
-            regions.append(_region(quads[index], text.strip(), confidence, det_scores[index]))
+            regions.append(region_of(quads[index], text.strip(), confidence, det_scores[index]))
         return regions, features
 
     def _worth_reading(self, quads: list[np.ndarray], indices: list[int]) -> list[int]:
@@ -300,7 +300,8 @@ def _quad_area(quad: np.ndarray) -> float:
     return float(cv2.contourArea(quad.astype(np.float32)))
 
 
-def _region(quad: np.ndarray, text: str, confidence: float, det_score: float) -> TextRegion:
+def region_of(quad: np.ndarray, text: str, confidence: float, det_score: float) -> TextRegion:
+    """The region of a detected quad (any float corners, clockwise from top-left)."""
     xs, ys = quad[:, 0], quad[:, 1]
     x0, y0 = int(np.floor(xs.min())), int(np.floor(ys.min()))
     x1, y1 = int(np.ceil(xs.max())), int(np.ceil(ys.max()))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.checks.watermark import practice_mark_kind
-from models.ocr import TextRegion, ocr_engine, read_text
+from models.date_stamps import CornerStampOptions, CornerStampReader, stamp_dates
+from models.ocr import TextRegion, ocr_engine, read_text, text_features
 from moderation.checks.base import BOTH_DESTINATIONS, Check, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
 from moderation.metadata import MetadataItem, MetadataKind
@@ -60,6 +61,9 @@ class PhiImageOptions(BaseModel):
     skip_practice_marks: bool = Field(
         True, description="text that reads like the practice's own mark (URL, ©, 'Dr. ... "
         "Plastic Surgery') is the watermark check's, not patient PHI")
+    corner_stamps: CornerStampOptions = Field(default_factory=CornerStampOptions, description=(
+        "a second look at the bottom-right corner where a camera's date stamp may be "
+        "(models/date_stamps.py)"))
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class TextFinding:
 
 class PhiImageCheck(Check):
     name = "phi_image"
-    version = "1.1"
+    version = "1.2"  # 1.2: the second look at the date-stamp corner
     destinations = BOTH_DESTINATIONS
     Options = PhiImageOptions
 
@@ -79,6 +83,9 @@ class PhiImageCheck(Check):
         self.ocr = ocr_engine(context) if self.options.read_text else None
         self.detector: PhiTextDetector | None = (
             shared_detector(context) if self.options.read_text else None)
+        self.stamps = (CornerStampReader(self.options.corner_stamps, self.ocr)
+                       if self.ocr is not None and self.options.date_stamps
+                       and self.options.corner_stamps.enabled else None)
 
     @property
     def model(self) -> ModelRef:
@@ -149,8 +156,16 @@ class PhiImageCheck(Check):
                                     values={"text_regions_with_phi": len(findings)}))
 
     def text_findings(self, photo: PreparedPhoto) -> list[TextFinding]:
-        """Regions whose text holds PHI. One detector call per photo: the regions' texts are
-        joined line by line and the spans mapped back to their regions."""
+        """Regions whose text holds PHI: those of the photo's one OCR pass, and the date stamp
+        that a second look at the camera's corner reads (`models.date_stamps`)."""
+        findings = self._first_pass_findings(photo)
+        if self.stamps is not None and photo.image is not None:
+            findings += self._corner_stamp_findings(photo, findings)
+        return findings
+
+    def _first_pass_findings(self, photo: PreparedPhoto) -> list[TextFinding]:
+        """One detector call per photo: the regions' texts are joined line by line and the
+        spans mapped back to their regions."""
         regions = [region for region in read_text(photo, self.ocr) if region.text
                    and not (self.options.skip_practice_marks and practice_mark_kind(region.text))]
         if not regions:
@@ -163,9 +178,7 @@ class PhiImageCheck(Check):
                  if span.score >= self.options.min_span_score and span.category != AUTHOR
                  and span.entity_type not in self.options.ignore_entities]
         if self.options.date_stamps:
-            spans += [Span(start=match.start(), end=match.end(), entity_type="DATE",
-                           score=DATE_STAMP_SCORE, category="patient")
-                      for match in DATE_STAMP.finditer(joined)
+            spans += [_date_span(*match.span()) for match in DATE_STAMP.finditer(joined)
                       if not any(s.start < match.end() and s.end > match.start() for s in spans)]
         findings = []
         for region, start in zip(regions, starts):
@@ -176,3 +189,20 @@ class PhiImageCheck(Check):
             if inside:
                 findings.append(TextFinding(region, inside))
         return findings
+
+    def _corner_stamp_findings(self, photo: PreparedPhoto,
+                               found: list[TextFinding]) -> list[TextFinding]:
+        image = photo.image
+        if any(self.stamps.contains(image, finding.region)
+               and any(span.entity_type == "DATE" for span in finding.spans) for finding in found):
+            return []  # the first pass already read the stamp
+        if not self.stamps.worth_reading(image, text_features(photo, self.ocr)):
+            return []
+        return [TextFinding(region, [_date_span(start, end) for start, end in dates])
+                for region in self.stamps.read(image)
+                if (dates := stamp_dates(region.text))]
+
+
+def _date_span(start: int, end: int) -> Span:
+    return Span(start=start, end=end, entity_type="DATE", score=DATE_STAMP_SCORE,
+                category="patient")

@@ -1,0 +1,144 @@
+"""A second OCR look at the corner where cameras burn in their date stamp.
+
+The photo's one OCR pass sees the whole photo at `[models.ocr] det_max_side` (512 px), where a
+camera's small orange date in the bottom-right corner is often a few pixels high: the detector
+finds no region, or the recogniser reads part of it ("/2018", "'2005"). `CornerStampReader`
+reads that corner again at the working image's own resolution, only where two cheap signs say a
+stamp may be there (so most photos cost nothing more):
+
+- stamp-coloured pixels (bright, saturated red, orange or yellow: LCD stamp colours) in the
+  corner, and
+- any text probability in the corner cells of the first pass (the detector's own map, pooled,
+  from `models.text_features`; without features, the colour alone decides).
+
+A date read there counts as a camera date stamp in the forms cameras print, also those OCR reads
+as one digit run: "'25 07 10" read "250710" (a valid YYMMDD), a time run into the date
+("03/25/20241747"). The region must itself be stamp-coloured, so a black six-digit number on a
+card in that corner is not taken for a date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.ocr import OcrEngine, TextFeatures, TextRegion, region_of
+from models.text_features import channels_of
+
+# Dates as cameras print them, once the OCR has read them, in three forms:
+# 03/12/2024 or 2024-03-12 or 12.03.24, with any time run straight into it ("03/25/20241747");
+# '19 03 12 or 190312 (year, month, day; apostrophe and spaces optional).
+_SEPARATED = re.compile(r"(?<!\d)(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{2,4})")
+_RUN = re.compile(r"(?<![\d/.\-])'?(\d{2})[ .]?(\d{2})[ .]?(\d{2})(?![\d/.\-])")
+
+
+class CornerStampOptions(BaseModel):
+    """`[checks.phi_image.options.corner_stamps]` in settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    width_share: float = Field(0.5, gt=0, le=1, description="corner width, share of the photo's")
+    height_share: float = Field(0.22, gt=0, le=1, description="corner height, share of the photo's")
+    max_hue: int = Field(30, ge=0, le=179, description="stamp colours: OpenCV hue 0..max (red-yellow)")
+    min_saturation: int = Field(150, ge=0, le=255)
+    min_value: int = Field(170, ge=0, le=255)
+    min_colour_share: float = Field(
+        0.002, ge=0, le=1, description="share of the corner's pixels in stamp colours to look again")
+    min_text_probability: float = Field(
+        0.02, ge=0, le=1, description="highest text probability in the corner's cells (first pass)")
+    min_region_colour_share: float = Field(
+        0.02, ge=0, le=1, description="share of a read region's pixels in stamp colours")
+
+
+@dataclass(frozen=True)
+class Corner:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class CornerStampReader:
+    """Reads a photo's bottom-right corner again where a camera date stamp may be."""
+
+    def __init__(self, options: CornerStampOptions, engine: OcrEngine) -> None:
+        self.options = options
+        self.engine = engine
+        self._probability_channel = channels_of(["text_prob"])[0]  # max-pooled text probability
+
+    def corner(self, image: np.ndarray) -> Corner:
+        height, width = image.shape[:2]
+        x = int(width * (1 - self.options.width_share))
+        y = int(height * (1 - self.options.height_share))
+        return Corner(x, y, width - x, height - y)
+
+    def contains(self, image: np.ndarray, region: TextRegion) -> bool:
+        corner = self.corner(image)
+        center_x, center_y = region.center
+        return center_x >= corner.x and center_y >= corner.y
+
+    def stamp_coloured(self, pixels: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV)
+        return ((hsv[..., 0] <= self.options.max_hue) & (hsv[..., 1] >= self.options.min_saturation)
+                & (hsv[..., 2] >= self.options.min_value))
+
+    def worth_reading(self, image: np.ndarray, features: TextFeatures | None) -> bool:
+        corner = self.corner(image)
+        pixels = image[corner.y:, corner.x:]
+        if self.stamp_coloured(pixels).mean() < self.options.min_colour_share:
+            return False
+        if features is None:
+            return True
+        probability = features.values[self._probability_channel]
+        rows, cols = probability.shape
+        top = int(rows * (1 - self.options.height_share))
+        left = int(cols * (1 - self.options.width_share))
+        cells = probability[top:, left:]
+        return cells.size > 0 and float(cells.max()) >= self.options.min_text_probability
+
+    def read(self, image: np.ndarray) -> list[TextRegion]:
+        """The corner's stamp-coloured text regions, read, in the photo's pixels. Regions of
+        other colours are not read (most text in that corner is not a stamp)."""
+        corner = self.corner(image)
+        pixels = np.ascontiguousarray(image[corner.y:, corner.x:])
+        quads, scores = self.engine.detect(pixels)
+        stamps = [(quad, score) for quad, score in zip(quads, scores)
+                  if self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
+        texts = self.engine.recognize(pixels, [quad for quad, _ in stamps])
+        offset = np.array([corner.x, corner.y], dtype=np.float32)
+        return [region_of(quad + offset, text.strip(), confidence, score)
+                for (quad, score), (text, confidence) in zip(stamps, texts)
+                if text.strip() and confidence >= self.engine.options.min_confidence]
+
+    def _colour_share(self, pixels: np.ndarray, quad: np.ndarray) -> float:
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int).clip(0)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+        inside = pixels[y0:y1, x0:x1]
+        return float(self.stamp_coloured(inside).mean()) if inside.size else 0.0
+
+
+def stamp_dates(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each date in `text` as a camera stamps it and OCR reads it."""
+    found = []
+    for match in _SEPARATED.finditer(text):
+        first, second, third = match.groups()
+        if _valid_separated(first, second, third):
+            found.append(match.span())
+    for match in _RUN.finditer(text):
+        year, month, day = (int(group) for group in match.groups())
+        if 1 <= month <= 12 and 1 <= day <= 31 and not any(
+                start < match.end() and end > match.start() for start, end in found):
+            found.append(match.span())
+    return sorted(found)
+
+
+def _valid_separated(first: str, second: str, third: str) -> bool:
+    if len(first) == 4:  # year-month-day
+        return 1 <= int(second) <= 12 and 1 <= int(third[:2]) <= 31
+    month, day = int(first), int(second)
+    return (1 <= month <= 12 and 1 <= day <= 31) or (1 <= day <= 12 and 1 <= month <= 31)

@@ -1,0 +1,116 @@
+"""The second OCR look at the date-stamp corner (`models.date_stamps`), with the real OCR and
+the real PHI detector: small camera stamps that the photo's one 512-px OCR pass cannot read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from datasets import sample_photos
+from datasets.fonts import font
+from models.checks.phi_image import PhiImageCheck
+from models.date_stamps import stamp_dates
+from moderation.checks.base import CheckContext
+from moderation.image_formats import ImageFormat
+from moderation.intake import PreparedPhoto
+from moderation.settings import Settings
+from moderation.taxonomy import default_taxonomy
+
+STAMP_ORANGE = (255, 150, 30)
+
+
+def check_with(tmp_path_factory: pytest.TempPathFactory, **corner: object) -> PhiImageCheck:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+    check_settings = settings.check("phi_image")
+    options = {**check_settings.options,
+               "corner_stamps": {**check_settings.options.get("corner_stamps", {}), **corner}}
+    context = CheckContext(settings=settings, taxonomy=default_taxonomy())
+    return PhiImageCheck(check_settings.model_copy(update={"options": options}), context)
+
+
+@pytest.fixture(scope="module")
+def check(tmp_path_factory: pytest.TempPathFactory) -> PhiImageCheck:
+    return check_with(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def first_pass_only(tmp_path_factory: pytest.TempPathFactory) -> PhiImageCheck:
+    return check_with(tmp_path_factory, enabled=False)
+
+
+def stamped(text: str, size: int = 30, colour: tuple[int, int, int] = STAMP_ORANGE,
+            card_text: str | None = None) -> np.ndarray:
+    """A 1400 x 1050 photo with `text` drawn as a camera stamps it, bottom right; with
+    `card_text`, black text on a white card to its left, in the same corner."""
+    image = Image.fromarray(sample_photos.load("chelsea")).resize((1400, 1050))
+    draw = ImageDraw.Draw(image)
+    face = font("DejaVuSansMono.ttf", size)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+    x, y = 1400 - (right - left) - 56, 1050 - (bottom - top) - 52
+    draw.text((x, y), text, font=face, fill=colour)
+    if card_text:
+        card_face = font("DejaVuSansMono.ttf", 40)
+        card_x = 760
+        box = draw.textbbox((card_x, y - 20), card_text, font=card_face)
+        draw.rectangle([box[0] - 10, box[1] - 8, box[2] + 10, box[3] + 8], fill=(250, 250, 250))
+        draw.text((card_x, y - 20), card_text, font=card_face, fill=(15, 15, 15))
+    return np.asarray(image)
+
+
+def photo_of(image: np.ndarray) -> PreparedPhoto:
+    return PreparedPhoto(id="set1/after", part="a", view=None, data=b"", sha256="0" * 64,
+                         format=ImageFormat.JPEG, width=image.shape[1], height=image.shape[0],
+                         image=image)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("250710", ["250710"]),  # '25 07 10 read as one run
+    ("'23 0914", ["'23 0914"]),
+    ("'24 11 04", ["'24 11 04"]),
+    ("03/25/20241747", ["03/25/2024"]),  # the time run into the date
+    ("2023-08-24", ["2023-08-24"]),
+    ("12.03.24", ["12.03.24"]),
+    ("251310", []),  # no 13th month
+    ("250700", []),  # no day 0
+    ("1250710", []),  # seven digits: not a stamp
+    ("555-1234", []),
+    ("12/16", []),  # day and month without a year
+    ("13/45/2020", []),
+])
+def test_dates_as_cameras_print_them_and_ocr_reads_them(text: str, expected: list[str]) -> None:
+    assert [text[start:end] for start, end in stamp_dates(text)] == expected
+
+
+def test_a_small_orange_stamp_the_first_pass_misses_is_read_in_its_corner(
+        check: PhiImageCheck, first_pass_only: PhiImageCheck) -> None:
+    photo = stamped("'24 11 04")
+    assert first_pass_only.observe(photo_of(photo.copy())).score == 0.0
+    observation = check.observe(photo_of(photo))
+    assert observation.score >= check.settings.fail_at
+    assert "DATE" in observation.reason and "24" not in observation.reason
+    [box] = observation.evidence.boxes
+    assert box.label == "DATE" and box.text.replace(" ", "").lstrip("'") == "241104"
+    assert 1150 < box.x + box.w <= 1400 and 950 < box.y + box.h <= 1050
+
+
+def test_black_digits_on_a_card_in_that_corner_are_not_taken_for_a_stamp(
+        check: PhiImageCheck) -> None:
+    photo = photo_of(stamped("'24 11 04", card_text="250710"))
+    texts = [region.text for region in check.stamps.read(photo.image)]
+    assert texts and all("250710" not in text for text in texts)
+    [box] = check.observe(photo).evidence.boxes
+    assert box.x > 1000  # the orange stamp, not the card
+
+
+def test_no_second_look_without_stamp_colours_or_with_the_pass_off(
+        check: PhiImageCheck, first_pass_only: PhiImageCheck) -> None:
+    grey = stamped("'24 11 04", colour=(200, 200, 200))
+    assert not check.stamps.worth_reading(grey, None)
+    assert check.observe(photo_of(grey)).score == 0.0
+    assert first_pass_only.stamps is None
+
+
+def test_settings_name_a_bad_corner_option(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with pytest.raises(ValueError, match="width_share"):
+        check_with(tmp_path_factory, width_share=1.5)
