@@ -9,12 +9,17 @@ stamp may be there (so most photos cost nothing more):
 - stamp-coloured pixels (bright, saturated red, orange or yellow: LCD stamp colours) in the
   corner, and
 - any text probability in the corner cells of the first pass (the detector's own map, pooled,
-  from `models.text_features`; without features, the colour alone decides).
+  from `models.text_features`; without features, or where the EXIF orientation stood the
+  stamp on its side, which that map barely sees, the colour alone decides).
 
 A date read there counts as a camera date stamp in the forms cameras print, also those OCR reads
 as one digit run: "'25 07 10" read "250710" (a valid YYMMDD), a time run into the date
 ("03/25/20241747"). The region must itself be stamp-coloured, so a black six-digit number on a
 card in that corner is not taken for a date.
+
+The corner is the bottom right of the frame the camera recorded: where intake turned the photo
+upright by its EXIF orientation, another corner of the upright photo, which is turned back for
+reading so that the stamp lies flat; boxes come back in the upright photo's pixels.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.ocr import OcrEngine, TextFeatures, TextRegion, region_of
+from moderation.intake import TRANSPOSING_ORIENTATIONS, camera_frame, upright_points
 from models.text_features import channels_of
 
 # Dates as cameras print them, once the OCR has read them, in three forms:
@@ -42,15 +48,18 @@ class CornerStampOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    width_share: float = Field(0.5, gt=0, le=1, description="corner width, share of the photo's")
-    height_share: float = Field(0.22, gt=0, le=1, description="corner height, share of the photo's")
-    max_hue: int = Field(30, ge=0, le=179, description="stamp colours: OpenCV hue 0..max (red-yellow)")
+    width_share: float = Field(0.5, gt=0, le=1,
+                               description="corner width, share of the camera frame's width")
+    height_share: float = Field(0.22, gt=0, le=1,
+                                description="corner height, share of the camera frame's height")
+    max_hue: int = Field(30, ge=0, le=179,
+                         description="stamp colours: OpenCV hue 0..max (red to yellow)")
     min_saturation: int = Field(150, ge=0, le=255)
     min_value: int = Field(170, ge=0, le=255)
-    min_colour_share: float = Field(
-        0.002, ge=0, le=1, description="share of the corner's pixels in stamp colours to look again")
-    min_text_probability: float = Field(
-        0.02, ge=0, le=1, description="highest text probability in the corner's cells (first pass)")
+    min_colour_share: float = Field(0.002, ge=0, le=1, description=(
+        "share of the corner's pixels in stamp colours, to look again"))
+    min_text_probability: float = Field(0.02, ge=0, le=1, description=(
+        "highest text probability in the corner's cells (first pass); 0: colour alone decides"))
     min_region_colour_share: float = Field(
         0.02, ge=0, le=1, description="share of a read region's pixels in stamp colours")
 
@@ -64,54 +73,67 @@ class Corner:
 
 
 class CornerStampReader:
-    """Reads a photo's bottom-right corner again where a camera date stamp may be."""
+    """Reads again the corner where a camera burns its date stamp: the bottom right of the
+    frame the camera recorded, which the photo's EXIF orientation may have turned to another
+    corner of the upright photo (and the stamp with it)."""
 
     def __init__(self, options: CornerStampOptions, engine: OcrEngine) -> None:
         self.options = options
         self.engine = engine
         self._probability_channel = channels_of(["text_prob"])[0]  # max-pooled text probability
 
-    def corner(self, image: np.ndarray) -> Corner:
+    def corner(self, image: np.ndarray, orientation: int = 1) -> Corner:
+        """The stamp's corner, in the upright photo's pixels."""
         height, width = image.shape[:2]
-        x = int(width * (1 - self.options.width_share))
-        y = int(height * (1 - self.options.height_share))
-        return Corner(x, y, width - x, height - y)
+        size = (height, width) if orientation in TRANSPOSING_ORIENTATIONS else (width, height)
+        x = size[0] * (1 - self.options.width_share)
+        y = size[1] * (1 - self.options.height_share)
+        ends = upright_points(np.array([[x, y], size], dtype=np.float32), size, orientation)
+        (left, top), (right, bottom) = ends.min(axis=0).astype(int), ends.max(axis=0).astype(int)
+        return Corner(left, top, right - left, bottom - top)
 
-    def contains(self, image: np.ndarray, region: TextRegion) -> bool:
-        corner = self.corner(image)
+    def contains(self, image: np.ndarray, region: TextRegion, orientation: int = 1) -> bool:
+        corner = self.corner(image, orientation)
         center_x, center_y = region.center
-        return center_x >= corner.x and center_y >= corner.y
+        return (corner.x <= center_x <= corner.x + corner.w
+                and corner.y <= center_y <= corner.y + corner.h)
 
     def stamp_coloured(self, pixels: np.ndarray) -> np.ndarray:
-        hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV)
+        hsv = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2HSV)
         return ((hsv[..., 0] <= self.options.max_hue) & (hsv[..., 1] >= self.options.min_saturation)
                 & (hsv[..., 2] >= self.options.min_value))
 
-    def worth_reading(self, image: np.ndarray, features: TextFeatures | None) -> bool:
-        corner = self.corner(image)
-        pixels = image[corner.y:, corner.x:]
-        if self.stamp_coloured(pixels).mean() < self.options.min_colour_share:
+    def worth_reading(self, image: np.ndarray, features: TextFeatures | None,
+                      orientation: int = 1) -> bool:
+        corner = self.corner(image, orientation)
+        pixels = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
+        if pixels.size == 0 or self.stamp_coloured(pixels).mean() < self.options.min_colour_share:
             return False
-        if features is None:
-            return True
+        if features is None or orientation in TRANSPOSING_ORIENTATIONS:
+            return True  # on its side, a small stamp barely moves the first pass's text map
         probability = features.values[self._probability_channel]
         rows, cols = probability.shape
-        top = int(rows * (1 - self.options.height_share))
-        left = int(cols * (1 - self.options.width_share))
-        cells = probability[top:, left:]
+        height, width = image.shape[:2]
+        top, bottom = int(corner.y * rows / height), -(-(corner.y + corner.h) * rows // height)
+        left, right = int(corner.x * cols / width), -(-(corner.x + corner.w) * cols // width)
+        cells = probability[top:bottom, left:right]
         return cells.size > 0 and float(cells.max()) >= self.options.min_text_probability
 
-    def read(self, image: np.ndarray) -> list[TextRegion]:
-        """The corner's stamp-coloured text regions, read, in the photo's pixels. Regions of
-        other colours are not read (most text in that corner is not a stamp)."""
-        corner = self.corner(image)
-        pixels = np.ascontiguousarray(image[corner.y:, corner.x:])
+    def read(self, image: np.ndarray, orientation: int = 1) -> list[TextRegion]:
+        """The corner's stamp-coloured text regions, read in the camera's frame (where the
+        stamp lies flat), in the upright photo's pixels. Regions of other colours are not read
+        (most text in that corner is not a stamp)."""
+        corner = self.corner(image, orientation)
+        upright = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
+        pixels = np.ascontiguousarray(camera_frame(upright, orientation))
         quads, scores = self.engine.detect(pixels)
         stamps = [(quad, score) for quad, score in zip(quads, scores)
                   if self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
         texts = self.engine.recognize(pixels, [quad for quad, _ in stamps])
+        size = (pixels.shape[1], pixels.shape[0])
         offset = np.array([corner.x, corner.y], dtype=np.float32)
-        return [region_of(quad + offset, text.strip(), confidence, score)
+        return [region_of(upright_points(quad, size, orientation) + offset,
+                          text.strip(), confidence, score)
                 for (quad, score), (text, confidence) in zip(stamps, texts)
                 if text.strip() and confidence >= self.engine.options.min_confidence]
 

@@ -301,7 +301,8 @@ def _quad_area(quad: np.ndarray) -> float:
 
 
 def region_of(quad: np.ndarray, text: str, confidence: float, det_score: float) -> TextRegion:
-    """The region of a detected quad (any float corners, clockwise from top-left)."""
+    """The region of a detected quad (float corners, in any order)."""
+    quad = _clockwise(np.asarray(quad, dtype=np.float32))
     xs, ys = quad[:, 0], quad[:, 1]
     x0, y0 = int(np.floor(xs.min())), int(np.floor(ys.min()))
     x1, y1 = int(np.ceil(xs.max())), int(np.ceil(ys.max()))

@@ -34,7 +34,7 @@ from moderation.schemas import Box, Submission, View
 from moderation.settings import IntakeSettings
 from moderation.taxonomy import Procedure
 
-_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 T = TypeVar("T")
 
 
@@ -135,7 +135,7 @@ def inspect_upload(photo_id: str, part: str, view: View | None, data: bytes,
         photo.metadata = [MetadataItem(key="EXIF (unreadable block)", kind="text")]
     if photo.orientation not in range(1, 9):
         photo.orientation = 1
-    if photo.orientation in _TRANSPOSING_ORIENTATIONS:
+    if photo.orientation in TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     photo.width, photo.height = width, height
     return photo
@@ -207,8 +207,32 @@ def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) to a pixel array, as ImageOps.exif_transpose would."""
     if orientation in (2, 4, 5, 7):
         pixels = pixels[:, ::-1]  # mirror first, then rotate as for 1, 3, 8, 6
-    turns = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}.get(orientation, 0)
+    turns = _TURNS.get(orientation, 0)
     return np.rot90(pixels, turns) if turns else pixels
+
+
+_TURNS = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}  # quarter turns (np.rot90) after the mirror
+
+
+def camera_frame(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Upright pixels (or a crop of them) back in the frame the camera recorded them in,
+    before its EXIF orientation was applied: `_upright` undone."""
+    turns = _TURNS.get(orientation, 0)
+    pixels = np.rot90(pixels, -turns) if turns else pixels
+    return pixels[:, ::-1] if orientation in (2, 4, 5, 7) else pixels
+
+
+def upright_points(points: np.ndarray, size: tuple[int, int], orientation: int) -> np.ndarray:
+    """(x, y) points of a camera-frame image of `size` (width, height) where `_upright` puts
+    them."""
+    width, height = size
+    points = np.asarray(points, dtype=np.float32).copy()
+    if orientation in (2, 4, 5, 7):
+        points[:, 0] = width - points[:, 0]
+    for _ in range(_TURNS.get(orientation, 0)):  # np.rot90 once: (x, y) -> (y, width - x)
+        points = np.stack([points[:, 1], width - points[:, 0]], axis=1)
+        width, height = height, width
+    return points
 
 
 def make_stored_copy(photo: PreparedPhoto) -> None:

@@ -13,7 +13,7 @@ from models.checks.phi_image import PhiImageCheck
 from models.date_stamps import stamp_dates
 from moderation.checks.base import CheckContext
 from moderation.image_formats import ImageFormat
-from moderation.intake import PreparedPhoto
+from moderation.intake import PreparedPhoto, _upright, camera_frame, upright_points
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
 
@@ -58,10 +58,13 @@ def stamped(text: str, size: int = 30, colour: tuple[int, int, int] = STAMP_ORAN
     return np.asarray(image)
 
 
-def photo_of(image: np.ndarray) -> PreparedPhoto:
+def photo_of(image: np.ndarray, orientation: int = 1) -> PreparedPhoto:
+    """A photo whose camera wrote `image` and EXIF `orientation`, as intake prepares it: the
+    pixels turned upright."""
+    upright = np.ascontiguousarray(_upright(image, orientation))
     return PreparedPhoto(id="set1/after", part="a", view=None, data=b"", sha256="0" * 64,
-                         format=ImageFormat.JPEG, width=image.shape[1], height=image.shape[0],
-                         image=image)
+                         format=ImageFormat.JPEG, width=upright.shape[1],
+                         height=upright.shape[0], image=upright, orientation=orientation)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -114,3 +117,32 @@ def test_no_second_look_without_stamp_colours_or_with_the_pass_off(
 def test_settings_name_a_bad_corner_option(tmp_path_factory: pytest.TempPathFactory) -> None:
     with pytest.raises(ValueError, match="width_share"):
         check_with(tmp_path_factory, width_share=1.5)
+
+
+@pytest.mark.parametrize("orientation, corner", [
+    (6, "bottom-left"), (8, "top-right"), (3, "top-left"), (2, "bottom-left")])
+def test_a_stamp_in_a_photo_turned_upright_by_its_orientation_is_read_where_it_lies(
+        check: PhiImageCheck, orientation: int, corner: str) -> None:
+    photo = photo_of(stamped("'24 11 04"), orientation)
+    observation = check.observe(photo)
+    assert observation.score >= check.settings.fail_at
+    [box] = observation.evidence.boxes
+    assert box.label == "DATE" and box.text.replace(" ", "").lstrip("'") == "241104"
+    height, width = photo.image.shape[:2]
+    center_x, center_y = box.x + box.w / 2, box.y + box.h / 2
+    vertical, horizontal = corner.split("-")
+    assert (center_y > height * 0.75) == (vertical == "bottom")
+    assert (center_y < height * 0.25) == (vertical == "top")
+    assert (center_x > width * 0.5) == (horizontal == "right")
+    if orientation in (6, 8):  # turned a quarter: the stamp stands on its side
+        assert box.h > 3 * box.w
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_camera_frame_and_its_points_undo_the_upright_turn(orientation: int) -> None:
+    camera = np.arange(5 * 7).reshape(5, 7)
+    upright = _upright(camera, orientation)
+    assert (camera_frame(upright, orientation) == camera).all()
+    centres = np.array([[x + 0.5, y + 0.5] for y in range(5) for x in range(7)])
+    for (x, y), (up_x, up_y) in zip(centres, upright_points(centres, (7, 5), orientation)):
+        assert upright[int(up_y), int(up_x)] == camera[int(y), int(x)]

@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--det-max-side", type=int, default=512)
     parser.add_argument("--baseline", default="1.2",
                         help="registered watermark version scored on the same test images")
+    parser.add_argument("--teacher", default="", help=(
+        "a registered pixel-network version (e.g. 1.4) whose per-cell probabilities, resampled "
+        "to the head's cells, are blended into the training targets (distillation); "
+        "default: none"))
+    parser.add_argument("--teacher-weight", type=float, default=0.3,
+                        help="share of the teacher in each training cell's target (0..0.5)")
     parser.add_argument("--groups", default=",".join(GROUPS),
                         help=f"feature groups the head reads, of {', '.join(GROUPS)}")
     parser.add_argument("--width", type=int, default=64)
@@ -82,13 +88,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--promote", action="store_true")
     args = parser.parse_args(argv)
     sample_photos.require_photo_set(parser, args.photo_set)
+    if not 0 <= args.teacher_weight <= 0.5:
+        # above one half a teacher's "no" would turn a marked cell's label over
+        parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
     return args
 
 
 # ---------------------------------------------------------------- features
 
 _SESSION = None
-_BASELINE = None
+_LOADED: dict = {}
 
 
 def _engine(det_max_side: int):  # type: ignore[no-untyped-def]
@@ -102,15 +111,23 @@ def _engine(det_max_side: int):  # type: ignore[no-untyped-def]
     return _SESSION
 
 
-def _baseline(version: str):  # type: ignore[no-untyped-def]
-    global _BASELINE
-    if _BASELINE is None and version:
+def _registered(version: str):  # type: ignore[no-untyped-def]
+    """A registered pixel-network version, loaded once per worker process."""
+    if version and version not in _LOADED:
         from models.registry import ModelRegistry
         from models.watermark import DetectorOptions, WatermarkDetector
 
-        _BASELINE = WatermarkDetector.from_registry(ModelRegistry([Path("models/weights")]),
-                                                    DetectorOptions(version=version))
-    return _BASELINE
+        _LOADED[version] = WatermarkDetector.from_registry(
+            ModelRegistry([Path("models/weights")]), DetectorOptions(version=version))
+    return _LOADED.get(version)
+
+
+def teacher_cells(teacher, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The teacher's mark probabilities resampled to the head's cells of a detector input of
+    `size`: both maps cover the whole photo, at different strides of different inputs."""
+    probabilities = teacher.predict(image).probabilities
+    return cv2.resize(probabilities, (size[0] // STRIDE, size[1] // STRIDE),
+                      interpolation=cv2.INTER_AREA)
 
 
 def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -122,15 +139,18 @@ def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(cells.mean(axis=(1, 3)) * 4.0, 0.0, 1.0)
 
 
-def _build(job: tuple[str, int, int, int, tuple[int, int], int, str]):  # type: ignore[no-untyped-def]
-    split, photo_set, seed, index, render_side, det_max_side, baseline = job
+def _build(job: tuple):  # type: ignore[type-arg]
+    split, photo_set, seed, index, render_side, det_max_side, baseline, teacher, weight = job
     synth = WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=render_side)
     sample = synth.sample(index)
     _, _, found = _engine(det_max_side).detect_with_features(sample.image)
     features = found.values
     targets = cell_coverage(sample.mask, found.input_size)
     meta = sample.describe()
-    model = _baseline(baseline) if split != "train" else None
+    if split == "train" and teacher:
+        taught = teacher_cells(_registered(teacher), sample.image, found.input_size)
+        targets = (1.0 - weight) * targets + weight * taught
+    model = _registered(baseline) if split != "train" else None
     if model is not None:
         meta["baseline_score"] = model.predict(sample.image).score
     return features.astype(np.float16), targets.astype(np.float16), meta
@@ -140,14 +160,17 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     render_side = tuple(int(v) for v in args.render_side.split(","))
     photos = sample_photos.split(split, args.photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
+    taught = split == "train" and bool(args.teacher)
+    teacher = f"-teacher{args.teacher}x{args.teacher_weight}" if taught else ""
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
-            f"-det{args.det_max_side}-{args.baseline or 'none'}.pkl")
+            f"-det{args.det_max_side}-{args.baseline or 'none'}{teacher}.pkl")
     name = stem.format(count=count)
     samples = _cached_prefix(args.cache, stem, count) if args.cache is not None else []
     if len(samples) == count:
         return samples
     sample_photos.fetch(photos)
-    jobs = [(split, args.photo_set, seed, i, render_side, args.det_max_side, args.baseline)
+    jobs = [(split, args.photo_set, seed, i, render_side, args.det_max_side, args.baseline,
+             args.teacher if taught else "", args.teacher_weight)
             for i in range(len(samples), count)]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),

@@ -192,14 +192,14 @@ class PhiImageCheck(Check):
 
     def _corner_stamp_findings(self, photo: PreparedPhoto,
                                found: list[TextFinding]) -> list[TextFinding]:
-        image = photo.image
-        if any(self.stamps.contains(image, finding.region)
+        image, orientation = photo.image, photo.orientation
+        if any(self.stamps.contains(image, finding.region, orientation)
                and any(span.entity_type == "DATE" for span in finding.spans) for finding in found):
             return []  # the first pass already read the stamp
-        if not self.stamps.worth_reading(image, text_features(photo, self.ocr)):
+        if not self.stamps.worth_reading(image, text_features(photo, self.ocr), orientation):
             return []
         return [TextFinding(region, [_date_span(start, end) for start, end in dates])
-                for region in self.stamps.read(image)
+                for region in self.stamps.read(image, orientation)
                 if (dates := stamp_dates(region.text))]
 
 
