@@ -12,6 +12,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from datasets import sample_photos
+from datasets.watermarks import WatermarkSynth
 from models.checks.watermark import WatermarkCheck
 from models.ocr import OcrEngine, OcrOptions, read_text, text_features
 from models.registry import ModelRegistry
@@ -53,6 +55,34 @@ def test_an_unknown_photo_set_is_refused_by_name(script, capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as exited:
         script.parse_args(["--out", "unused", "--photo-set", "9"])
     assert exited.value.code == 2 and "--photo-set is 1 to" in capsys.readouterr().err
+
+
+def test_a_teacher_weight_that_could_turn_a_label_over_is_refused(
+        capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_watermark_head.parse_args(["--out", "unused", "--teacher", "1.4",
+                                         "--teacher-weight", "0.6"])
+    assert exited.value.code == 2 and "--teacher-weight must be within 0..0.5" in \
+        capsys.readouterr().err
+
+
+def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
+    """Real sample, real OCR features, the registered 1.4 pixel network as the teacher."""
+    job = ("train", 2, 5, 3, (480, 560), 512, "", "", 0.3)
+    features, plain, _ = train_watermark_head._build(job)
+    taught_features, taught, _ = train_watermark_head._build(job[:7] + ("1.4", 0.3))
+    assert np.array_equal(features, taught_features) and taught.shape == plain.shape
+    teacher = train_watermark_head._registered("1.4")
+    sample = WatermarkSynth(sample_photos.split("train", 2), 5, long_side=(480, 560)).sample(3)
+    size = (plain.shape[1] * 16, plain.shape[0] * 16)
+    cells = train_watermark_head.teacher_cells(teacher, sample.image, size)
+    assert cells.shape == plain.shape and 0.0 <= cells.min() <= cells.max() <= 1.0
+    expected = 0.7 * plain.astype(np.float32) + 0.3 * cells
+    assert np.abs(taught.astype(np.float32) - expected).max() < 2e-3
+    assert not np.array_equal(taught, plain)
+    _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.4", 0.3))
+    _, held_out_plain, _ = train_watermark_head._build(("val",) + job[1:])
+    assert np.array_equal(held_out, held_out_plain)  # validation keeps its own labels
 
 
 @pytest.fixture(scope="module")

@@ -333,7 +333,7 @@ builder and validation and test photos as watermark 1.x; training photos of set 
 by the OCR's own resize: text marks (practice names, URLs, ©, phone numbers) in {fonts} fonts,
 several sizes, colours, opacities 15-95%, rotations and tilings; vector logos with and without
 text; corner, centre, edge and tiled placement; hard negatives with label 0 (rulers, tapes,
-printed gowns, jewellery, tattoos, skin markings).
+printed gowns, jewellery, tattoos, skin markings).{teacher_note}
 
 - training ({n_train} samples, seed {seed}): {train_photos}
 - validation ({n_val} samples, seed {val_seed}; chooses the threshold): {val_photos}
@@ -407,7 +407,17 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
                             for k, v in results["test_breakdown"].items()),
         licenses=licenses, font_licenses="; ".join(sorted(set(FONT_FILES.values()))),
         ocr_version=package_version("rapidocr_onnxruntime"), n_photos=len(splits["train"]),
-        **timings)
+        teacher_note=teacher_note(args), **timings)
+
+
+def teacher_note(args) -> str:  # type: ignore[no-untyped-def]
+    if not args.teacher:
+        return ""
+    return (f"\n\nDistilled: each training cell's target is {1 - args.teacher_weight:g} x its mark "
+            f"coverage + {args.teacher_weight:g} x the probability that the registered pixel "
+            f"network watermark {args.teacher} (its own card: data, licences) gives that cell, "
+            "resampled from its grid to the head's (`teacher_cells`); validation and test "
+            "samples keep their own labels.")
 
 
 def register(args, version: str, results: dict, timings: dict, card: str) -> None:  # type: ignore[no-untyped-def]
