@@ -66,6 +66,15 @@ def test_a_teacher_weight_that_could_turn_a_label_over_is_refused(
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("teacher", ["2.2", "9.9"])
+def test_a_teacher_that_is_no_registered_pixel_network_is_refused(
+        teacher: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_watermark_head.parse_args(["--out", "unused", "--teacher", teacher])
+    assert exited.value.code == 2 and f"--teacher {teacher}: not a registered pixel-network" in \
+        capsys.readouterr().err
+
+
 def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
     """Real sample, real OCR features, the registered 1.4 pixel network as the teacher."""
     job = ("train", 2, 5, 3, (480, 560), 512, "", "", 0.3)

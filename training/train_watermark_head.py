@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.teacher_weight <= 0.5:
         # above one half a teacher's "no" would turn a marked cell's label over
         parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
+    if args.teacher:
+        teacher = ModelRegistry([Path("models/weights")]).get(MODEL_NAME, args.teacher)
+        if teacher is None or teacher.config.get("input") == TEXT_FEATURES_INPUT:
+            parser.error(f"--teacher {args.teacher}: not a registered pixel-network (1.x) "
+                         "watermark version in models/weights")
     return args
 
 
