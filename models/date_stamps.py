@@ -106,9 +106,16 @@ class CornerStampReader:
     def worth_reading(self, image: np.ndarray, features: TextFeatures | None,
                       orientation: int = 1) -> bool:
         corner = self.corner(image, orientation)
-        pixels = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
-        if pixels.size == 0 or self.stamp_coloured(pixels).mean() < self.options.min_colour_share:
+        # The first pass's map is already computed: asked first, it spares most photos the
+        # colour conversion.
+        if not self._text_seen(image, corner, features, orientation):
             return False
+        pixels = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
+        return pixels.size > 0 and bool(
+            self.stamp_coloured(pixels).mean() >= self.options.min_colour_share)
+
+    def _text_seen(self, image: np.ndarray, corner: Corner, features: TextFeatures | None,
+                   orientation: int) -> bool:
         if features is None or orientation in TRANSPOSING_ORIENTATIONS:
             return True  # on its side, a small stamp barely moves the first pass's text map
         probability = features.values[self._probability_channel]

@@ -127,7 +127,8 @@ def _registered(version: str):  # type: ignore[no-untyped-def]
     return _LOADED.get(version)
 
 
-def teacher_cells(teacher, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def teacher_cells(teacher, image: np.ndarray,  # type: ignore[no-untyped-def]
+                  size: tuple[int, int]) -> np.ndarray:
     """The teacher's mark probabilities resampled to the head's cells of a detector input of
     `size`: both maps cover the whole photo, at different strides of different inputs."""
     probabilities = teacher.predict(image).probabilities
