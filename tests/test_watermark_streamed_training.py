@@ -87,6 +87,21 @@ def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) 
     assert probabilities.shape == (9, 12)
 
 
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_a_run_cut_short_by_max_minutes_says_so_on_its_card(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert train_watermark.main([
+        "--out", str(run), "--stream", "--train-samples", "16", "--crops-per-sample", "2",
+        "--batch-size", "4", "--val-samples", "6", "--test-samples", "6", "--long-side", "192",
+        "--crop", "96", "--workers", "0", "--evaluations", "1", "--max-minutes", "0",
+        "--version", "1.92"]) == 0
+    last = json.loads((run / "run.json").read_text())["history"][-1]
+    assert last["samples"] == 2 and last["stopped"] == "--max-minutes 0.0 reached"
+    card = (run / "card.md").read_text()
+    assert "one pass over 16 samples" in card
+    assert "(--max-minutes 0.0 reached after 2 samples: the one-cycle" in card
+
+
 def test_from_run_names_a_folder_without_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no run.json"):
         train_watermark.main(["--from-run", str(tmp_path)])

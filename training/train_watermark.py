@@ -547,6 +547,11 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
     if getattr(args, "stream", False):
         schedule = (f"one pass over {args.train_samples} samples built as the training reached "
                     f"them, {args.crops_per_sample} {args.crop}-px crops each")
+        stopped = history[-1].get("stopped") if history else None
+        if stopped:
+            schedule += (f" ({stopped} after {history[-1]['samples']} samples: the one-cycle "
+                         "schedule did not finish, and the run is not a function of its "
+                         "arguments alone)")
     else:
         schedule = f"{args.epochs} epochs of {args.crop}-px crops"
     return CARD.format(
