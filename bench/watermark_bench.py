@@ -31,6 +31,7 @@ import argparse
 import io
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -73,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="OCR detector input sizes compared on the burned-in PHI photos")
     parser.add_argument("--compare-versions", default="",
                         help="other registered watermark model versions scored on the same "
-                             "photos, e.g. 1.1")
+                             "photos, e.g. 1.1; VERSION@SIDE shows a 1.x network the photo at "
+                             "that long side, e.g. 1.5@512")
     parser.add_argument("--also-version", default=None, help=(
         "set the check's `also_version` (a second detector, max of the two calibrated scores) "
         "for the shipped column, e.g. 1.2; default: as in settings"))
@@ -81,7 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "send each photo through the service's intake as a JPEG enlarged to this long side "
         "(4000: a 12-MP upload), so `[intake] working_max_side` and the OCR's "
         "`read_max_side` apply; 0 (default): the rendered photo is the working image"))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in filter(None, (v.strip() for v in args.compare_versions.split(","))):
+        if not re.fullmatch(r"[0-9][0-9.]*(@[1-9][0-9]{2,3})?", name):
+            parser.error(f"--compare-versions takes VERSION or VERSION@SIDE (e.g. 1.5@512), "
+                         f"not {name!r}")
+    return args
 
 
 def as_photo(image: np.ndarray, index: int, upload_side: int = 0,
@@ -119,14 +126,17 @@ def build_checks(settings: Settings, also_version: str | None = None,
 
 def other_versions(watermark: WatermarkCheck, context: CheckContext,
                    versions: str) -> dict[str, WatermarkCheck]:
-    """The watermark check with other registered model versions (same OCR, same settings)."""
+    """The watermark check with other registered model versions (same OCR, same settings);
+    `1.5@512` is version 1.5 shown the photo at a 512-px long side (a 1.x network only)."""
     checks = {}
-    for version in [value.strip() for value in versions.split(",") if value.strip()]:
+    for name in [value.strip() for value in versions.split(",") if value.strip()]:
+        version, _, side = name.partition("@")
         options = watermark.options.model_copy(deep=True)
         options.detector.version = version
+        options.detector.input_long_side = int(side) if side else None
         options.also_version = ""
         settings = watermark.settings.model_copy(update={"options": options.model_dump()})
-        checks[version] = WatermarkCheck(settings, context)
+        checks[name] = WatermarkCheck(settings, context)
     return checks
 
 
@@ -161,6 +171,8 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
             other_score = other.detector_scores(photo)[0]
             compared[f"model {version}"] = other_score
             compared[f"combined {version}"] = 1 - (1 - text_score) * (1 - other_score)
+            # what `also_version = version` scores: the higher calibrated detector score
+            compared[f"join {version}"] = 1 - (1 - text_score) * (1 - max(model_score, other_score))
         rows.append({
             **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": 1 - (1 - text_score) * (1 - model_score),
@@ -214,11 +226,13 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
     table = Table(title=f"watermark: held-out photos ({labels.sum()} marked, "
                         f"{len(labels) - labels.sum()} unmarked), threshold = fail_at {fail_at}")
     scorers = ("text", "model", "combined",
-               *(f"{part} {version}" for version in compared for part in ("model", "combined")))
+               *(f"{part} {version}" for version in compared
+                 for part in ("model", "combined", "join")))
     names = {"text": "OCR text rule (baseline)", "model": f"learned detector {shipped}".strip(),
              "combined": f"combined {shipped} (shipped)".replace("  ", " "),
              **{f"model {v}": f"detector {v} alone" for v in compared},
-             **{f"combined {v}": f"combined {v}" for v in compared}}
+             **{f"combined {v}": f"combined {v}" for v in compared},
+             **{f"join {v}": f"combined {shipped} + {v} (also_version)" for v in compared}}
     table.add_column("figure")
     for scorer in scorers:
         table.add_column(names[scorer], justify="right")
@@ -259,7 +273,7 @@ def plot_roc(rows, path: Path) -> None:
 
     labels = np.array([r["label"] for r in rows])
     figure, axis = plt.subplots(figsize=(5, 5))
-    compared = [key for key in rows[0] if key.startswith(("model ", "combined "))]
+    compared = [key for key in rows[0] if key.startswith(("model ", "combined ", "join "))]
     for scorer, name in (("text", "OCR text rule"), ("model", "learned detector"),
                          ("combined", "combined"), *((key, key) for key in compared)):
         scores = np.array([r[scorer] for r in rows])
@@ -292,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     other_sizes = phi_variants(args, phi_image, timings)
     table, figures = scorer_table(rows, watermark.settings.fail_at,
                                   watermark.detector.ref.version, tuple(others))
-    console.width = max(console.width, 36 + 20 * (3 + 2 * len(others)))
+    console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
     console.print(table)
 
     phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")
