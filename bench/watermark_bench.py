@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 from PIL import Image
 from rich.console import Console
+from scipy.stats import rankdata
 from rich.table import Table
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm import tqdm
@@ -79,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--also-version", default=None, help=(
         "set the check's `also_version` (a second detector, max of the two calibrated scores) "
         "for the shipped column, e.g. 1.2; default: as in settings"))
+    parser.add_argument("--resamples", type=int, default=2000, help=(
+        "bootstrap resamples of the photos for the ROC AUC intervals (0: none)"))
+    parser.add_argument("--from-json", type=Path, default=None, help=(
+        "score nothing: print the watermark table again from a run's watermark_bench.json "
+        "(with this run's --resamples)"))
     parser.add_argument("--upload-side", type=int, default=0, help=(
         "send each photo through the service's intake as a JPEG enlarged to this long side "
         "(4000: a 12-MP upload), so `[intake] working_max_side` and the OCR's "
@@ -220,8 +226,60 @@ def phi_variants(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict
     return results
 
 
+def aurocs_of_resamples(labels: np.ndarray, scores: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """ROC AUC of each resample (a row of photo indices), by the rank-sum formula (ties share
+    their mean rank, as roc_auc_score counts them)."""
+    chosen = labels[picks]
+    ranks = rankdata(scores[picks], axis=1)
+    positives = chosen.sum(axis=1)
+    negatives = chosen.shape[1] - positives
+    rank_sum = np.where(chosen == 1, ranks, 0.0).sum(axis=1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def resampled_photos(labels: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Bootstrap resamples of the photos (rows of indices), each with both labels present. The
+    same rows serve every scorer, so differences between scorers are paired. They resample
+    photos and marks, not scenes: with 3 or 4 scenes, a new scene can move a figure further."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(labels), size=(resamples, len(labels)))
+    positives = labels[picks].sum(axis=1)
+    return picks[(positives > 0) & (positives < len(labels))]
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def add_auroc_intervals(table: Table, figures: dict, rows, scorers: tuple[str, ...],
+                        resamples: int, seed: int = 0) -> None:
+    """Two rows: each scorer's ROC AUC 95 % interval, and its difference from the shipped
+    combined score with the interval of that difference (paired resamples)."""
+    labels = np.array([r["label"] for r in rows])
+    picks = resampled_photos(labels, resamples, seed)
+    if not len(picks):
+        return
+    by_scorer = {scorer: aurocs_of_resamples(labels, np.array([r[scorer] for r in rows]), picks)
+                 for scorer in scorers}
+    intervals, differences = [], []
+    for scorer in scorers:
+        low, high = _interval(by_scorer[scorer])
+        figures[scorer]["auroc_interval_95"] = (low, high)
+        intervals.append(f"{low:.3f}-{high:.3f}")
+        if scorer == "combined":
+            differences.append("(shipped)")
+            continue
+        delta = figures[scorer]["auroc"] - figures["combined"]["auroc"]
+        low, high = _interval(by_scorer[scorer] - by_scorer["combined"])
+        figures[scorer]["auroc_minus_shipped"] = (delta, low, high)
+        differences.append(f"{delta:+.3f} ({low:+.3f} to {high:+.3f})")
+    table.add_row(f"ROC AUC, 95 % interval ({len(picks)} resamples of the photos)", *intervals)
+    table.add_row("ROC AUC minus shipped's, 95 % interval", *differences)
+
+
 def scorer_table(rows, fail_at: float, shipped: str = "",
-                 compared: tuple[str, ...] = ()) -> tuple[Table, dict]:
+                 compared: tuple[str, ...] = (), resamples: int = 0) -> tuple[Table, dict]:
     labels = np.array([r["label"] for r in rows])
     table = Table(title=f"watermark: held-out photos ({labels.sum()} marked, "
                         f"{len(labels) - labels.sum()} unmarked), threshold = fail_at {fail_at}")
@@ -232,7 +290,8 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
              "combined": f"combined {shipped} (shipped)".replace("  ", " "),
              **{f"model {v}": f"detector {v} alone" for v in compared},
              **{f"combined {v}": f"combined {v}" for v in compared},
-             **{f"join {v}": f"combined {shipped} + {v} (also_version)" for v in compared}}
+             **{f"join {v}": " ".join(filter(None, ("combined", shipped, "+", v,
+                                                     "(also_version)"))) for v in compared}}
     table.add_column("figure")
     for scorer in scorers:
         table.add_column(names[scorer], justify="right")
@@ -263,6 +322,8 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
             cells.append(f"{value[0]:.3f} (n={value[1]})" if isinstance(value, tuple)
                          else f"{value:.3f}")
         table.add_row(key, *cells)
+    if resamples:
+        add_auroc_intervals(table, figures, rows, scorers, resamples)
     return table, figures
 
 
@@ -289,8 +350,39 @@ def plot_roc(rows, path: Path) -> None:
     plt.close(figure)
 
 
+def compared_in(rows) -> tuple[str, ...]:
+    return tuple(key.removeprefix("model ") for key in rows[0] if key.startswith("model "))
+
+
+def with_joins(rows) -> list[dict]:
+    """Rows of a run from before the bench wrote `join` columns get them (same formula)."""
+    for row in rows:
+        for version in compared_in(rows):
+            row.setdefault(f"join {version}", 1 - (1 - row["text"]) * (
+                1 - max(row["model"], row[f"model {version}"])))
+    return rows
+
+
+def table_from_json(args) -> int:
+    """The watermark table of an earlier run, from its saved per-photo scores."""
+    try:
+        saved = json.loads(args.from_json.read_text())
+        rows = with_joins(saved["photos"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"error: --from-json {args.from_json}: not a watermark_bench.json "
+                         f"({type(error).__name__})") from None
+    fail_at = saved.get("fail_at") or Settings().check("watermark").fail_at
+    table, _ = scorer_table(rows, fail_at, saved.get("shipped_version", ""), compared_in(rows),
+                            args.resamples)
+    console.width = max(console.width, 36 + 20 * (3 + 3 * len(compared_in(rows))))
+    console.print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json is not None:
+        return table_from_json(args)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings()
     watermark, phi_image, context = build_checks(settings, args.also_version)
@@ -305,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     phi_rows = run_phi_set(args, phi_image, timings, shipped_size)
     other_sizes = phi_variants(args, phi_image, timings)
     table, figures = scorer_table(rows, watermark.settings.fail_at,
-                                  watermark.detector.ref.version, tuple(others))
+                                  watermark.detector.ref.version, tuple(others), args.resamples)
     console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
     console.print(table)
 
@@ -348,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_roc(rows, args.out / "watermark_roc.png")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
+         "fail_at": watermark.settings.fail_at, "shipped_version": watermark.detector.ref.version,
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
     console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; figures: "

@@ -3,7 +3,11 @@ the photos are small, the figures are not the benchmark's)."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from bench import watermark_bench
 from moderation.settings import Settings
@@ -44,3 +48,48 @@ def test_the_join_column_counts_what_either_detector_finds() -> None:
     assert figures["join 1.5"]["recall"] == pytest.approx(2 / 3)
     assert figures["join 1.5"]["recall band 15-30%"] == (0.5, 2)
     assert figures["join 1.5"]["precision"] == 1.0
+
+
+def test_resampled_aurocs_are_roc_auc_scores_ties_included() -> None:
+    rng = np.random.default_rng(4)
+    labels = np.array([0, 1] * 20)
+    scores = np.round(rng.random(40) + labels * 0.3, 1)  # rounded: many ties
+    picks = watermark_bench.resampled_photos(labels, 50, seed=1)
+    assert picks.shape[1] == 40 and 0 < len(picks) <= 50
+    fast = watermark_bench.aurocs_of_resamples(labels, scores, picks)
+    slow = [roc_auc_score(labels[row], scores[row]) for row in picks]
+    assert np.allclose(fast, slow)
+
+
+def test_a_resample_with_one_label_only_is_left_out() -> None:
+    picks = watermark_bench.resampled_photos(np.array([1, 0]), 200, seed=0)
+    assert len(picks) < 200  # a quarter of them draw the same photo twice
+    assert all(set(np.array([1, 0])[row]) == {0, 1} for row in picks)
+
+
+def test_intervals_and_paired_differences_from_the_shipped_score() -> None:
+    rng = np.random.default_rng(5)
+    rows = [_row(label, 0.0, float(rng.random() * 0.6 + 0.4 * label),
+                 float(rng.random() * 0.2 + 0.8 * label), "15-30%" if label else None)
+            for label in [0, 1] * 30]
+    _, figures = watermark_bench.scorer_table(rows, 0.8, "2.2", ("1.5",), resamples=300)
+    low, high = figures["combined"]["auroc_interval_95"]
+    assert low <= figures["combined"]["auroc"] <= high < 1.0
+    assert figures["model"]["auroc_minus_shipped"] == (0.0, 0.0, 0.0)  # same scores
+    delta, low, high = figures["model 1.5"]["auroc_minus_shipped"]
+    assert delta > 0 and 0 < low <= high  # a perfect detector beats it on every resample
+
+
+def test_the_table_again_from_a_saved_run(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rows = [_row(label, 0.0, 0.3 + 0.5 * label, 0.2 + 0.7 * label, None) for label in (0, 1, 0, 1)]
+    for row in rows:
+        del row["join 1.5"]  # a run from before the bench wrote joins: computed on reading
+    saved = tmp_path / "watermark_bench.json"
+    saved.write_text(json.dumps({"photos": rows, "fail_at": 0.8, "shipped_version": "2.2"}))
+    assert watermark_bench.main(["--from-json", str(saved), "--resamples", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert "(also_version)" in printed and "resamples" in printed  # the join, the intervals
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(SystemExit, match="not a watermark_bench.json"):
+        watermark_bench.main(["--from-json", str(broken)])
