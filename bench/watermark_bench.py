@@ -42,8 +42,8 @@ import cv2
 import numpy as np
 from PIL import Image
 from rich.console import Console
-from scipy.stats import rankdata
 from rich.table import Table
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm import tqdm
 
@@ -90,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(4000: a 12-MP upload), so `[intake] working_max_side` and the OCR's "
         "`read_max_side` apply; 0 (default): the rendered photo is the working image"))
     args = parser.parse_args(argv)
+    if args.resamples < 0:
+        parser.error("--resamples is 0 (no intervals) or more")
     for name in filter(None, (v.strip() for v in args.compare_versions.split(","))):
         if not re.fullmatch(r"[0-9][0-9.]*(@[1-9][0-9]{2,3})?", name):
             parser.error(f"--compare-versions takes VERSION or VERSION@SIDE (e.g. 1.5@512), "

@@ -19,6 +19,8 @@ def test_compare_versions_takes_a_version_or_a_version_at_a_side() -> None:
     for bad in ("1.5@x", "latest", "1.5@64"):
         with pytest.raises(SystemExit):
             watermark_bench.parse_args(["--compare-versions", bad])
+    with pytest.raises(SystemExit):
+        watermark_bench.parse_args(["--resamples", "-1"])
 
 
 def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
