@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import re
 import statistics
@@ -249,6 +250,17 @@ def resampled_photos(labels: np.ndarray, resamples: int, seed: int) -> np.ndarra
     return picks[(positives > 0) & (positives < len(labels))]
 
 
+def wilson_interval(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (recall over a few dozen photos)."""
+    if total == 0:
+        return 0.0, 1.0
+    share = hits / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (
+        1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _interval(values: np.ndarray) -> tuple[float, float]:
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
@@ -277,6 +289,11 @@ def add_auroc_intervals(table: Table, figures: dict, rows, scorers: tuple[str, .
         figures[scorer]["auroc_minus_shipped"] = (delta, low, high)
         differences.append(f"{delta:+.3f} ({low:+.3f} to {high:+.3f})")
     table.add_row(f"ROC AUC, 95 % interval ({len(picks)} resamples of the photos)", *intervals)
+    marked = int(labels.sum())
+    recalls = [wilson_interval(round(figures[scorer]["recall"] * marked), marked)
+               for scorer in scorers]
+    table.add_row("recall, 95 % interval (Wilson)",
+                  *(f"{low:.3f}-{high:.3f}" for low, high in recalls))
     table.add_row("ROC AUC minus shipped's, 95 % interval", *differences)
 
 
@@ -415,7 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, size_rows in by_size.items():
             chosen = [r["found"] for r in size_rows if kind is None or r["kind"] == kind]
             phi_figures[name][f"recall {kind or 'all'}"] = sum(chosen) / max(1, len(chosen))
-            cells.append(f"{sum(chosen) / max(1, len(chosen)):.3f}")
+            cell = f"{sum(chosen) / max(1, len(chosen)):.3f}"
+            if kind is None:  # the figure the target is set on: with its 95 % interval
+                low, high = wilson_interval(sum(chosen), len(chosen))
+                phi_figures[name]["recall all interval_95"] = (low, high)
+                cell += f" ({low:.2f}-{high:.2f})"
+            cells.append(cell)
         count = sum(1 for r in phi_rows if kind is None or r["kind"] == kind)
         phi_table.add_row(f"{kind or 'all burned-in'} (n={count})", *cells)
     clean = [r["phi_flagged"] for r in rows if r["label"] == 0]

@@ -95,3 +95,11 @@ def test_the_table_again_from_a_saved_run(tmp_path, capsys) -> None:  # type: ig
     broken.write_text("{")
     with pytest.raises(SystemExit, match="not a watermark_bench.json"):
         watermark_bench.main(["--from-json", str(broken)])
+
+
+def test_wilson_intervals_of_a_recall() -> None:
+    low, high = watermark_bench.wilson_interval(57, 60)  # the burned-in PHI recall, 0.95
+    assert low == pytest.approx(0.863, abs=0.001) and high == pytest.approx(0.983, abs=0.001)
+    assert watermark_bench.wilson_interval(0, 10)[0] == 0.0
+    assert watermark_bench.wilson_interval(10, 10)[1] == 1.0
+    assert watermark_bench.wilson_interval(0, 0) == (0.0, 1.0)
