@@ -73,12 +73,17 @@ def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) 
 
     registry_root = tmp_path / "registry"
     registry_root.mkdir()
+    with pytest.raises(SystemExit, match="--card-note .*missing.md: no such file"):
+        train_watermark.main(["--from-run", str(run), "--card-note", str(tmp_path / "missing.md")])
+    note = tmp_path / "note.md"
+    note.write_text("The photos reached that machine as shrunk JPEG copies.\n")
     assert train_watermark.main(["--from-run", str(run), "--register", str(registry_root),
-                                 "--version", "1.91"]) == 0
+                                 "--version", "1.91", "--card-note", str(note)]) == 0
     version = ModelRegistry([registry_root]).get("watermark", "1.91")
     assert version is not None and version.config["long_side"] == 192
     card = (version.directory / "card.md").read_text()
     assert "one pass over 8 samples" in card and "--stream" in card
+    assert card.index("as shrunk JPEG copies.") < card.index("## Metrics")
     # The served detector sees the photo at the size its version learnt, unless told otherwise.
     assert WatermarkDetector(version).long_side == 192
     assert WatermarkDetector(version, DetectorOptions(input_long_side=256)).long_side == 256

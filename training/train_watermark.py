@@ -92,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--from-run", type=Path, default=None, help=(
         "no training: export, time and register the model a finished run left in this folder "
         "(its run.json and watermark.pt), e.g. one trained on a GPU machine"))
+    parser.add_argument("--card-note", type=Path, default=None, help=(
+        "with --from-run: a Markdown paragraph added to the card under its command, e.g. how "
+        "the photos reached the machine that trained it"))
     parser.add_argument("--min-precision", type=float, default=0.95,
                         help="the threshold keeps validation precision at or above this")
     parser.add_argument("--register", type=Path, default=None,
@@ -627,6 +630,10 @@ def register_run(args: argparse.Namespace) -> int:
     run = json.loads(run_file.read_text())
     if args.version:
         run["version"] = args.version
+    if args.card_note is not None:
+        if not args.card_note.is_file():
+            raise SystemExit(f"--card-note {args.card_note}: no such file")
+        run["card_note"] = args.card_note.read_text().strip()
     trained = run["args"]
     model = MarkNet(trained["width"], trained.get("arch", "small"))
     model.load_state_dict(torch.jit.load(str(args.from_run / TORCHSCRIPT_FILE),
@@ -648,6 +655,8 @@ def finish(model: MarkNet, run: dict, out: Path, register: Path | None, promote:
     version, metrics, threshold = run["version"], run["metrics"], run["threshold"]
     card = write_card(trained, version, metrics, timings, run["history"], threshold,
                       run["train_minutes"], run["command"], run["where"])
+    if run.get("card_note"):
+        card = card.replace("\n## Metrics", f"\n{run['card_note']}\n\n## Metrics", 1)
     (out / "card.md").write_text(card)
     (out / "history.json").write_text(json.dumps(run["history"], indent=2) + "\n")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
