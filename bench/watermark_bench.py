@@ -149,6 +149,11 @@ def other_versions(watermark: WatermarkCheck, context: CheckContext,
     return checks
 
 
+def combined(text_score: float, model_score: float) -> float:
+    """The text rule and the detector joined as the `watermark` check joins them (noisy-OR)."""
+    return 1 - (1 - text_score) * (1 - model_score)
+
+
 def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
     synth = WatermarkSynth(sample_photos.split(args.split), args.seed, long_side=(1200, 1600),
@@ -179,12 +184,12 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         for version, other in (others or {}).items():  # not timed: not what the service runs
             other_score = other.detector_scores(photo)[0]
             compared[f"model {version}"] = other_score
-            compared[f"combined {version}"] = 1 - (1 - text_score) * (1 - other_score)
+            compared[f"combined {version}"] = combined(text_score, other_score)
             # what `also_version = version` scores: the higher calibrated detector score
-            compared[f"join {version}"] = 1 - (1 - text_score) * (1 - max(model_score, other_score))
+            compared[f"join {version}"] = combined(text_score, max(model_score, other_score))
         rows.append({
             **compared, "label": sample.label, "text": text_score, "model": model_score,
-            "combined": 1 - (1 - text_score) * (1 - model_score),
+            "combined": combined(text_score, model_score),
             "kind": first.kind if first else None, "band": first.opacity_band if first else None,
             "negatives": sample.negatives, "phi_flagged": bool(phi_findings),
         })
@@ -375,10 +380,11 @@ def compared_in(rows) -> tuple[str, ...]:
 
 def with_joins(rows) -> list[dict]:
     """Rows of a run from before the bench wrote `join` columns get them (same formula)."""
+    versions = compared_in(rows)
     for row in rows:
-        for version in compared_in(rows):
-            row.setdefault(f"join {version}", 1 - (1 - row["text"]) * (
-                1 - max(row["model"], row[f"model {version}"])))
+        for version in versions:
+            row.setdefault(f"join {version}",
+                           combined(row["text"], max(row["model"], row[f"model {version}"])))
     return rows
 
 
@@ -391,9 +397,10 @@ def table_from_json(args) -> int:
         raise SystemExit(f"error: --from-json {args.from_json}: not a watermark_bench.json "
                          f"({type(error).__name__})") from None
     fail_at = saved.get("fail_at") or Settings().check("watermark").fail_at
-    table, _ = scorer_table(rows, fail_at, saved.get("shipped_version", ""), compared_in(rows),
+    versions = compared_in(rows)
+    table, _ = scorer_table(rows, fail_at, saved.get("shipped_version", ""), versions,
                             args.resamples)
-    console.width = max(console.width, 36 + 20 * (3 + 3 * len(compared_in(rows))))
+    console.width = max(console.width, 36 + 20 * (3 + 3 * len(versions)))
     console.print(table)
     return 0
 

@@ -60,13 +60,20 @@ def keep_torch_threads():  # type: ignore[no-untyped-def]
     torch.set_num_threads(threads)
 
 
-@pytest.mark.usefixtures("keep_torch_threads")
-def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) -> None:
+def tiny_streamed_run(tmp_path: Path, *arguments: str) -> Path:
+    """A streamed run small enough for CPU in seconds (2 crops per sample, 192-px samples)."""
     run = tmp_path / "run"
     assert train_watermark.main([
-        "--out", str(run), "--stream", "--train-samples", "8", "--crops-per-sample", "2",
-        "--batch-size", "8", "--val-samples", "6", "--test-samples", "6", "--long-side", "192",
-        "--crop", "96", "--workers", "0", "--evaluations", "1", "--version", "1.90"]) == 0
+        "--out", str(run), "--stream", "--crops-per-sample", "2", "--val-samples", "6",
+        "--test-samples", "6", "--long-side", "192", "--crop", "96", "--workers", "0",
+        "--evaluations", "1", *arguments]) == 0
+    return run
+
+
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) -> None:
+    run = tiny_streamed_run(tmp_path, "--train-samples", "8", "--batch-size", "8",
+                            "--version", "1.90")
     record = json.loads((run / "run.json").read_text())
     assert record["history"][-1]["samples"] == 8 and record["version"] == "1.90"
     assert "--stream" in record["command"] and "CPU threads" in record["where"]
@@ -94,12 +101,8 @@ def test_a_streamed_run_trains_and_another_machine_registers_it(tmp_path: Path) 
 
 @pytest.mark.usefixtures("keep_torch_threads")
 def test_a_run_cut_short_by_max_minutes_says_so_on_its_card(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    assert train_watermark.main([
-        "--out", str(run), "--stream", "--train-samples", "16", "--crops-per-sample", "2",
-        "--batch-size", "4", "--val-samples", "6", "--test-samples", "6", "--long-side", "192",
-        "--crop", "96", "--workers", "0", "--evaluations", "1", "--max-minutes", "0",
-        "--version", "1.92"]) == 0
+    run = tiny_streamed_run(tmp_path, "--train-samples", "16", "--batch-size", "4",
+                            "--max-minutes", "0", "--version", "1.92")
     last = json.loads((run / "run.json").read_text())["history"][-1]
     assert last["samples"] == 2 and last["stopped"] == "--max-minutes 0.0 reached"
     card = (run / "card.md").read_text()
