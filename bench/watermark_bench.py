@@ -20,7 +20,9 @@ hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, s
 - per-photo latency of the two checks together (OCR, detector, rules, PHI detector): median
   and p95, with a breakdown.
 
-Figures go to stdout and to `--out` (JSON with every photo's scores + ROC plot PNG).
+Figures go to stdout and to `--out`: JSON with every photo's scores, the ROC plot, and a
+contact sheet of the marked photos missed and the unmarked photos scored highest
+(`watermark_missed.png`). ROC AUC and recall are also given per scene (background photo).
 `--split val` renders the validation photos instead: settings are chosen there, never on the
 test photos.
 """
@@ -41,7 +43,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import rankdata
@@ -154,10 +156,15 @@ def combined(text_score: float, model_score: float) -> float:
     return 1 - (1 - text_score) * (1 - model_score)
 
 
+def bench_synth(split: str, seed: int) -> WatermarkSynth:
+    """The bench's photos: photo i of a run is `bench_synth(split, seed).sample(i, marked=...)`."""
+    return WatermarkSynth(sample_photos.split(split), seed, long_side=(1200, 1600),
+                          negative_rate=0.5)
+
+
 def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
-    synth = WatermarkSynth(sample_photos.split(args.split), args.seed, long_side=(1200, 1600),
-                           negative_rate=0.5)
+    synth = bench_synth(args.split, args.seed)
     rows, timings = [], defaultdict(list)
     plan = [True] * args.marked + [False] * args.clean
     for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
@@ -191,7 +198,8 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
             **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": combined(text_score, model_score),
             "kind": first.kind if first else None, "band": first.opacity_band if first else None,
-            "negatives": sample.negatives, "phi_flagged": bool(phi_findings),
+            "negatives": sample.negatives, "scene": sample.background,
+            "phi_flagged": bool(phi_findings),
         })
     return rows, timings
 
@@ -339,6 +347,7 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
             if chosen:
                 figures[scorer][f"false positives {negative}"] = (sum(chosen) / len(chosen),
                                                                   len(chosen))
+        figures[scorer].update(scene_figures(rows, scorer, fail_at))
     for key in figures["combined"]:
         cells = []
         for scorer in scorers:
@@ -349,6 +358,60 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
     if resamples:
         add_auroc_intervals(table, figures, rows, scorers, resamples)
     return table, figures
+
+
+def scene_figures(rows, scorer: str, fail_at: float) -> dict[str, tuple[float, int]]:
+    """ROC AUC and recall on each background photo's own rows: with 3 or 4 scenes, how far
+    apart they lie says more about a new scene than the overall interval does."""
+    figures = {}
+    for scene in sorted({r["scene"] for r in rows if r.get("scene")}):
+        chosen = [r for r in rows if r.get("scene") == scene]
+        labels = [r["label"] for r in chosen]
+        if 0 < sum(labels) < len(labels):
+            figures[f"ROC AUC scene {scene}"] = (
+                float(roc_auc_score(labels, [r[scorer] for r in chosen])), len(chosen))
+            hits = [r[scorer] >= fail_at for r in chosen if r["label"] == 1]
+            figures[f"recall scene {scene}"] = (sum(hits) / len(hits), len(hits))
+    return figures
+
+
+def missed_sheet(rows, synth: WatermarkSynth, fail_at: float, path: Path,
+                 scorer: str = "combined", per_part: int = 15) -> int:
+    """A contact sheet for a person: the marked photos scored lowest below `fail_at` (each
+    mark's box in red), then the unmarked photos scored highest, each captioned with its
+    index, scene, mark kind, opacity and score (never text read from the photo). Returns the
+    number of photos drawn."""
+    missed = sorted((i for i, r in enumerate(rows) if r["label"] == 1 and r[scorer] < fail_at),
+                    key=lambda i: rows[i][scorer])[:per_part]
+    clean = sorted((i for i, r in enumerate(rows) if r["label"] == 0),
+                   key=lambda i: -rows[i][scorer])[:max(0, per_part // 3)]
+    tiles = [_captioned_tile(synth.sample(i, marked=rows[i]["label"] == 1), i, rows[i][scorer])
+             for i in missed + clean]
+    if not tiles:
+        return 0
+    columns, tile_w, tile_h = 5, 320, 260
+    sheet = Image.new("RGB", (columns * tile_w, -(-len(tiles) // columns) * tile_h), "white")
+    for position, tile in enumerate(tiles):
+        sheet.paste(tile, ((position % columns) * tile_w, (position // columns) * tile_h))
+    sheet.save(path)
+    return len(tiles)
+
+
+def _captioned_tile(sample, index: int, score: float, size: tuple[int, int] = (316, 236)):
+    image = Image.fromarray(sample.image)
+    factor = min(size[0] / image.width, size[1] / image.height)
+    image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
+    tile = Image.new("RGB", (size[0], size[1] + 20), "white")
+    tile.paste(image, (0, 20))
+    draw = ImageDraw.Draw(tile)
+    for mark in sample.marks:
+        x, y, w, h = (round(v * factor) for v in mark.box)
+        draw.rectangle([x, y + 20, x + w, y + h + 20], outline=(255, 0, 0), width=2)
+    first = sample.marks[0] if sample.marks else None
+    what = f"{first.kind} {first.opacity:.0%}" if first else "unmarked " + ",".join(
+        sample.negatives or ["-"])
+    draw.text((2, 4), f"#{index} {sample.background}: {what}, score {score:.2f}", fill=(0, 0, 0))
+    return tile
 
 
 def plot_roc(rows, path: Path) -> None:
@@ -388,11 +451,22 @@ def with_joins(rows) -> list[dict]:
     return rows
 
 
+def with_scenes(rows, saved_args: dict) -> list[dict]:
+    """Rows of a run from before the bench wrote each photo's scene get it from the run's own
+    split and seed (the scene is a sample's first draw, so nothing is rendered)."""
+    if all("scene" in row for row in rows):
+        return rows
+    synth = bench_synth(saved_args.get("split", "test"), int(saved_args.get("seed", 7)))
+    for index, row in enumerate(rows):
+        row.setdefault("scene", synth.background_of(index))
+    return rows
+
+
 def table_from_json(args) -> int:
     """The watermark table of an earlier run, from its saved per-photo scores."""
     try:
         saved = json.loads(args.from_json.read_text())
-        rows = with_joins(saved["photos"])
+        rows = with_scenes(with_joins(saved["photos"]), saved.get("args", {}))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise SystemExit(f"error: --from-json {args.from_json}: not a watermark_bench.json "
                          f"({type(error).__name__})") from None
@@ -469,13 +543,16 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"machine load average (1, 5, 15 min) at the end: {os.getloadavg()} on "
                   f"{os.cpu_count()} cores: latency includes waiting for CPU other work holds")
     plot_roc(rows, args.out / "watermark_roc.png")
+    drawn = missed_sheet(rows, bench_synth(args.split, args.seed), watermark.settings.fail_at,
+                         args.out / "watermark_missed.png")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
          "fail_at": watermark.settings.fail_at, "shipped_version": watermark.detector.ref.version,
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
-    console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; figures: "
-                  f"{args.out / 'watermark_bench.json'}")
+    console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; missed marks and the "
+                  f"highest-scored unmarked photos ({drawn}): {args.out / 'watermark_missed.png'}; "
+                  f"figures: {args.out / 'watermark_bench.json'}")
     return 0
 
 

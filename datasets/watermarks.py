@@ -103,9 +103,16 @@ class WatermarkSynth:
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
 
+    def _photo(self, rng: np.random.Generator) -> sample_photos.SamplePhoto:
+        return self.photos[int(rng.integers(len(self.photos)))]  # sample i's first draw
+
+    def background_of(self, index: int) -> str:
+        """The name of the photo under sample `index`, without rendering it."""
+        return self._photo(self.rng(index)).name
+
     def sample(self, index: int, *, marked: bool | None = None) -> Sample:
         rng = self.rng(index)
-        photo = self.photos[int(rng.integers(len(self.photos)))]
+        photo = self._photo(rng)
         image = background(sample_photos.load(photo.name), rng, int(rng.integers(*self.long_side, endpoint=True)))
         canvas = Image.fromarray(image)
         negatives: list[str] = []

@@ -103,3 +103,41 @@ def test_wilson_intervals_of_a_recall() -> None:
     assert watermark_bench.wilson_interval(0, 10)[0] == 0.0
     assert watermark_bench.wilson_interval(10, 10)[1] == 1.0
     assert watermark_bench.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_scene_figures_score_each_background_on_its_own_rows() -> None:
+    rows = [{**_row(label, 0.0, score, 0.0, None), "scene": scene}
+            for scene, label, score in (("sky", 1, 0.9), ("sky", 0, 0.2), ("sky", 1, 0.1),
+                                        ("sky", 0, 0.3), ("gravel", 1, 0.95),
+                                        ("gravel", 1, 0.85))]
+    figures = watermark_bench.scene_figures(rows, "model", fail_at=0.8)
+    assert figures["ROC AUC scene sky"] == (0.5, 4)  # one mark above both clean, one below
+    assert figures["recall scene sky"] == (0.5, 2)
+    assert "ROC AUC scene gravel" not in figures  # marked photos only: no AUROC to give
+    _, table_figures = watermark_bench.scorer_table(rows, 0.8)
+    assert table_figures["combined"]["ROC AUC scene sky"] == (0.5, 4)
+
+
+def test_a_saved_run_without_scenes_gets_them_from_its_split_and_seed() -> None:
+    rows = [_row(label, 0.0, 0.5, 0.5, None) for label in (1, 0, 1)]
+    watermark_bench.with_scenes(rows, {"split": "test", "seed": "7"})
+    synth = watermark_bench.bench_synth("test", 7)
+    assert [row["scene"] for row in rows] == [synth.background_of(i) for i in range(3)]
+    assert rows[0]["scene"] == synth.sample(0, marked=True).background  # no render needed
+
+
+def test_the_contact_sheet_shows_missed_marks_then_the_hottest_clean_photos(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    rows = [{**_row(1, 0.0, 0.1, 0.0, None), "scene": "x"},  # missed
+            {**_row(1, 0.0, 0.9, 0.0, None), "scene": "x"},  # found: not drawn
+            {**_row(0, 0.0, 0.6, 0.0, None), "scene": "x"},
+            {**_row(0, 0.0, 0.2, 0.0, None), "scene": "x"}]
+    synth = watermark_bench.WatermarkSynth(watermark_bench.sample_photos.split("test"), 7,
+                                           long_side=(200, 240))
+    path = tmp_path / "missed.png"
+    assert watermark_bench.missed_sheet(rows, synth, 0.8, path, per_part=3) == 2
+    with Image.open(path) as sheet:
+        assert sheet.size == (5 * 320, 260)
+    rows[0]["model"] = rows[0]["combined"] = 0.95  # nothing missed: the clean photo only
+    assert watermark_bench.missed_sheet(rows, synth, 0.8, path, per_part=3) == 1
