@@ -9,10 +9,6 @@ the concatenation of
 - the neck's merged stride-16 map (96),
 - the fused stride-4 map the DB head reads (96), max- and average-pooled over 4x4 (96 + 96),
 - the text probability map itself, max- and average-pooled over 16x16 (2),
-- the backbone's stride-8 stage (96), max- and average-pooled over 2x2 (96 + 96), and its
-  stride-4 stage (48), over 4x4 (48 + 48): lower-level maps of edges and strokes, for faint
-  marks and text-free logos (appended later: a head reads the first channels it was made
-  for, so heads made before them read the same channels as before),
 
 so the OCR pass yields, for ~nothing more, what `models.watermark.FeatureHead` scores. The
 tensor names are those of the paddle2onnx export shipped in rapidocr_onnxruntime 1.4 (the
@@ -31,17 +27,11 @@ if TYPE_CHECKING:
 FEATURE_OUTPUT = "text_features"
 STRIDE = 16
 BACKBONE_16 = "p2o.Add.147"
-BACKBONE_8 = "p2o.Add.71"
-BACKBONE_4 = "p2o.Add.43"
 NECK_16 = "p2o.Add.249"
 FUSED_4 = "p2o.Concat.1"
 PROBABILITY = "sigmoid_0.tmp_0"
-GROUPS = {"backbone16": 192, "neck16": 96, "fused_max": 96, "fused_mean": 96, "text_prob": 2,
-          "backbone8_max": 96, "backbone8_mean": 96, "backbone4_max": 48, "backbone4_mean": 48}
+GROUPS = {"backbone16": 192, "neck16": 96, "fused_max": 96, "fused_mean": 96, "text_prob": 2}
 CHANNELS = sum(GROUPS.values())
-# What watermark 2.0-2.2 read (the first 482 channels): the training script's default groups,
-# so their documented commands still build them.
-STRIDE16_GROUPS = ("backbone16", "neck16", "fused_max", "fused_mean", "text_prob")
 
 
 def channels_of(groups: list[str]) -> list[int]:
@@ -63,8 +53,7 @@ def add_feature_output(model: onnx.ModelProto) -> onnx.ModelProto:
 
     graph = model.graph
     produced = {name for node in graph.node for name in node.output}
-    missing = [name for name in (BACKBONE_16, NECK_16, FUSED_4, PROBABILITY, BACKBONE_8,
-                                 BACKBONE_4) if name not in produced]
+    missing = [name for name in (BACKBONE_16, NECK_16, FUSED_4, PROBABILITY) if name not in produced]
     if missing:
         raise ValueError(f"the text detector graph lacks the tensors {missing}: "
                          "features need the wheel's or the fused PP-OCRv4 detector")
@@ -76,9 +65,7 @@ def add_feature_output(model: onnx.ModelProto) -> onnx.ModelProto:
         return name
 
     parts = [BACKBONE_16, NECK_16, pool("MaxPool", FUSED_4, 4), pool("AveragePool", FUSED_4, 4),
-             pool("MaxPool", PROBABILITY, 16), pool("AveragePool", PROBABILITY, 16),
-             pool("MaxPool", BACKBONE_8, 2), pool("AveragePool", BACKBONE_8, 2),
-             pool("MaxPool", BACKBONE_4, 4), pool("AveragePool", BACKBONE_4, 4)]
+             pool("MaxPool", PROBABILITY, 16), pool("AveragePool", PROBABILITY, 16)]
     graph.node.append(helper.make_node("Concat", parts, [FEATURE_OUTPUT], axis=1))
     graph.output.append(helper.make_tensor_value_info(FEATURE_OUTPUT, TensorProto.FLOAT,
                                                       [1, CHANNELS, None, None]))

@@ -263,14 +263,9 @@ class FeatureWatermarkDetector(_RegisteredDetector):
         self.version = model
         model.verify()
         self._session = cpu_session(model.path(HEAD_ONNX_FILE), self.options.threads)
-        # Feature groups are only ever appended (models.text_features): a head made before
-        # the later ones reads the leading channels it was exported with.
-        self._channels = self._session.get_inputs()[0].shape[1]
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
-        values = features.values[: self._channels] if isinstance(self._channels, int) else (
-            features.values)
-        logits = self._session.run(None, {"features": values[None]})[0][0, 0]
+        logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
         probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         # The text detector rounds each side to a multiple of 32 on its own, so the two axes
         # scale apart.

@@ -17,7 +17,7 @@ from datasets.watermarks import WatermarkSynth
 from models.checks.watermark import WatermarkCheck
 from models.ocr import OcrEngine, OcrOptions, read_text, text_features
 from models.registry import ModelRegistry
-from models.text_features import CHANNELS, GROUPS, STRIDE16_GROUPS, channels_of
+from models.text_features import CHANNELS, GROUPS, channels_of
 from models.watermark import (
     FeatureHead,
     FeatureWatermarkDetector,
@@ -34,9 +34,7 @@ from training import train_watermark, train_watermark_head
 
 def test_feature_groups_name_their_channels() -> None:
     assert len(channels_of(list(GROUPS))) == CHANNELS
-    assert channels_of(["text_prob"]) == [480, 481]  # where 2.0-2.2 learnt them
-    assert channels_of(list(STRIDE16_GROUPS)) == list(range(482))
-    assert channels_of(["backbone4_mean"]) == list(range(CHANNELS - 48, CHANNELS))
+    assert channels_of(["text_prob"]) == [CHANNELS - 2, CHANNELS - 1]
     with pytest.raises(ValueError, match="unknown feature groups"):
         channels_of(["pixels"])
 
@@ -136,18 +134,6 @@ def test_the_registered_head_scores_the_ocr_features_in_photo_pixels(trained) ->
     assert mark_map.cell == pytest.approx(16 * 1200 / 448)
     assert mark_map.cell_height == pytest.approx(16 * 1400 / 512)  # each side rounded on its own
     assert 0.0 <= mark_map.score <= 1.0
-
-
-def test_a_head_made_before_the_later_feature_groups_reads_its_own_channels() -> None:
-    """2.2 was exported for the first 482 channels; the engine now gives more (the groups
-    appended since), and the head scores the leading ones, as before they were added."""
-    detector = load_detector(ModelRegistry([Path("models/weights")]).get("watermark", "2.2"))
-    _, features = OcrEngine(OcrOptions(features=True)).read_with_features(
-        np.asarray(portrait((1200, 1400))))
-    assert features.values.shape[0] == CHANNELS > 482
-    leading = type(features)(features.values[:482], features.input_size, features.image_size)
-    assert np.array_equal(detector.predict_features(features).probabilities,
-                          detector.predict_features(leading).probabilities)
 
 
 def test_mark_boxes_scale_each_axis_by_its_own_cell() -> None:

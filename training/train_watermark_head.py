@@ -42,7 +42,7 @@ from tqdm import tqdm
 from datasets import sample_photos
 from datasets.watermarks import WatermarkSynth
 from models.registry import ModelRegistry
-from models.text_features import CHANNELS, GROUPS, STRIDE, STRIDE16_GROUPS, channels_of
+from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
 from models.watermark import HEAD_ONNX_FILE, MODEL_NAME, TEXT_FEATURES_INPUT, FeatureHead
 from training.train_watermark import first_cached, loss_fn, metrics_at, threshold_for
 
@@ -71,9 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default: none"))
     parser.add_argument("--teacher-weight", type=float, default=0.3,
                         help="share of the teacher in each training cell's target (0..0.5)")
-    parser.add_argument("--groups", default=",".join(STRIDE16_GROUPS),
-                        help=f"feature groups the head reads, of {', '.join(GROUPS)}; "
-                             "default: those of 2.0-2.2")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help=f"feature groups the head reads, of {', '.join(GROUPS)}")
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=30)
@@ -170,7 +169,7 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     taught = split == "train" and bool(args.teacher)
     teacher = f"-teacher{args.teacher}x{args.teacher_weight}" if taught else ""
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
-            f"-det{args.det_max_side}-{args.baseline or 'none'}{teacher}-c{CHANNELS}.pkl")
+            f"-det{args.det_max_side}-{args.baseline or 'none'}{teacher}.pkl")
     name = stem.format(count=count)
     samples = _cached_prefix(args.cache, stem, count) if args.cache is not None else []
     if len(samples) == count:
