@@ -375,6 +375,9 @@ def scene_figures(rows, scorer: str, fail_at: float) -> dict[str, tuple[float, i
     return figures
 
 
+SHEET_COLUMNS, TILE, CAPTION = 5, (320, 260), 20  # px: a tile is its caption over its photo
+
+
 def missed_sheet(rows, synth: WatermarkSynth, fail_at: float, path: Path,
                  scorer: str = "combined", per_part: int = 15) -> int:
     """A contact sheet for a person: the marked photos scored lowest below `fail_at` (each
@@ -389,24 +392,26 @@ def missed_sheet(rows, synth: WatermarkSynth, fail_at: float, path: Path,
              for i in missed + clean]
     if not tiles:
         return 0
-    columns, tile_w, tile_h = 5, 320, 260
-    sheet = Image.new("RGB", (columns * tile_w, -(-len(tiles) // columns) * tile_h), "white")
+    rows_of_tiles = -(-len(tiles) // SHEET_COLUMNS)
+    sheet = Image.new("RGB", (SHEET_COLUMNS * TILE[0], rows_of_tiles * TILE[1]), "white")
     for position, tile in enumerate(tiles):
-        sheet.paste(tile, ((position % columns) * tile_w, (position // columns) * tile_h))
+        column, row = position % SHEET_COLUMNS, position // SHEET_COLUMNS
+        sheet.paste(tile, (column * TILE[0], row * TILE[1]))
     sheet.save(path)
     return len(tiles)
 
 
-def _captioned_tile(sample, index: int, score: float, size: tuple[int, int] = (316, 236)):
+def _captioned_tile(sample, index: int, score: float) -> Image.Image:
     image = Image.fromarray(sample.image)
-    factor = min(size[0] / image.width, size[1] / image.height)
+    room = (TILE[0] - 4, TILE[1] - CAPTION - 4)  # a 4-px gap to the next tile
+    factor = min(room[0] / image.width, room[1] / image.height)
     image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
-    tile = Image.new("RGB", (size[0], size[1] + 20), "white")
-    tile.paste(image, (0, 20))
+    tile = Image.new("RGB", (room[0], room[1] + CAPTION), "white")
+    tile.paste(image, (0, CAPTION))
     draw = ImageDraw.Draw(tile)
     for mark in sample.marks:
         x, y, w, h = (round(v * factor) for v in mark.box)
-        draw.rectangle([x, y + 20, x + w, y + h + 20], outline=(255, 0, 0), width=2)
+        draw.rectangle([x, y + CAPTION, x + w, y + h + CAPTION], outline=(255, 0, 0), width=2)
     first = sample.marks[0] if sample.marks else None
     what = f"{first.kind} {first.opacity:.0%}" if first else "unmarked " + ",".join(
         sample.negatives or ["-"])
