@@ -246,6 +246,19 @@ class FeatureHead(nn.Module):
         return self.body((chosen - self.mean) / self.std)
 
 
+class HeadEnsemble(nn.Module):
+    """Several `FeatureHead`s trained from different initialisations on the same samples: the
+    mean of their logits per cell. Exported as one graph with a single head's interface, so it
+    is served as one (`FeatureWatermarkDetector`)."""
+
+    def __init__(self, heads: list[FeatureHead]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.stack([head(features) for head in self.heads]).mean(dim=0)
+
+
 TEXT_FEATURES_INPUT = "ocr-text-features"  # `config.input` of a version that scores them
 
 

@@ -21,6 +21,7 @@ from models.text_features import CHANNELS, GROUPS, channels_of
 from models.watermark import (
     FeatureHead,
     FeatureWatermarkDetector,
+    HeadEnsemble,
     MarkMap,
     WatermarkDetector,
     load_detector,
@@ -92,6 +93,69 @@ def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
     _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.4", 0.3))
     _, held_out_plain, _ = train_watermark_head._build(("val",) + job[1:])
     assert np.array_equal(held_out, held_out_plain)  # validation keeps its own labels
+
+
+def _random_pool(count: int, seed: int) -> list:
+    """Feature maps, cell targets and labels of the pool's shape; random, not OCR features
+    (what is checked is how members are seeded and joined, not what they learn)."""
+    rng = np.random.default_rng(seed)
+    pool = []
+    for i in range(count):
+        targets = np.zeros((4, 5), np.float16)
+        if i % 2:
+            targets[1:3, 2:4] = 1.0
+        pool.append((rng.normal(0, 1, (CHANNELS, 4, 5)).astype(np.float16), targets,
+                     {"label": int(i % 2)}))
+    return pool
+
+
+def test_ensemble_members_start_apart_and_member_0_is_the_single_head() -> None:
+    train_pool, val_pool = _random_pool(16, 0), _random_pool(8, 1)
+    common = ["--out", "unused", "--epochs", "1", "--width", "4", "--batch-size", "8"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `main` sets --threads, and each member's worker does
+    try:
+        single, _ = train_watermark_head.train(
+            train_watermark_head.parse_args(common), train_pool, val_pool)
+    finally:
+        torch.set_num_threads(threads)
+    args = train_watermark_head.parse_args(common + ["--members", "2", "--workers", "2"])
+    ensemble, history = train_watermark_head.train(args, train_pool, val_pool)
+    assert isinstance(ensemble, HeadEnsemble) and len(ensemble.heads) == 2
+    first, second = (head.state_dict() for head in ensemble.heads)
+    assert all(torch.equal(first[k], v) for k, v in single.state_dict().items())
+    assert not torch.equal(first["body.1.weight"], second["body.1.weight"])
+    features = torch.from_numpy(val_pool[0][0].astype(np.float32))[None]
+    with torch.inference_mode():
+        mean = (ensemble.heads[0](features) + ensemble.heads[1](features)) / 2
+        assert torch.allclose(ensemble(features), mean)
+    assert [r["member"] for r in history[:-1]] == [0, 1] and history[-1]["members"] == 2
+
+
+def test_the_retraining_learner_rebuilds_an_exported_ensemble_exactly(tmp_path: Path) -> None:
+    """The registry keeps only the ONNX file: the staff-label learner must read an ensemble's
+    members back from it (batch norms folded) and score as the file does."""
+    from training.learners import FusedFeatureHead, FusedHeadEnsemble
+
+    torch.manual_seed(0)
+    heads = [FeatureHead(channels_of(list(GROUPS)), width=8) for _ in range(3)]
+    for head in heads:  # batch-norm statistics as after training, so folding matters
+        for norm in (m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2.0)
+    ensemble = HeadEnsemble(heads).eval()
+    train_watermark_head.export(ensemble, tmp_path, runs=1)
+    rebuilt = FusedFeatureHead.from_onnx(tmp_path / "watermark-head.onnx")
+    assert isinstance(rebuilt, FusedHeadEnsemble) and len(rebuilt.heads) == 3
+    features = torch.randn(1, CHANNELS, 7, 9)
+    with torch.inference_mode():
+        assert torch.allclose(rebuilt(features), ensemble(features), atol=1e-5)
+
+
+def test_an_ensemble_of_no_members_is_refused(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_watermark_head.parse_args(["--out", "unused", "--members", "0"])
+    assert exited.value.code == 2 and "--members must be at least 1" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -276,24 +276,61 @@ class FusedFeatureHead(nn.Module):
         return x
 
     @classmethod
-    def from_onnx(cls, path: Path) -> FusedFeatureHead:
-        import onnx
-        from onnx import numpy_helper
+    def from_onnx(cls, path: Path) -> FusedFeatureHead | FusedHeadEnsemble:
+        """The head in a 2.x ONNX file; an ensemble's file (`models.watermark.HeadEnsemble`,
+        four convs a member) gives its members joined as served."""
+        heads = [cls.from_member(member) for member in _head_members(path)]
+        return heads[0] if len(heads) == 1 else FusedHeadEnsemble(heads)
 
-        graph = onnx.load(str(path)).graph
-        tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        convs = [node for node in graph.node if node.op_type == "Conv"]
-        if len(convs) != 4 or "channels" not in tensors:
-            raise ValueError(f"{path.name} is not a watermark 2.x head "
-                             "(4 convs on chosen channels)")
-        width = tensors[convs[0].input[1]].shape[0]
-        head = cls(tensors["channels"].tolist(), width)
-        state = {"channels": tensors["channels"], "mean": tensors["mean"], "std": tensors["std"]}
-        for conv, layer in zip(convs, (0, 2, 4, 6), strict=True):
-            state[f"body.{layer}.weight"] = tensors[conv.input[1]]
-            state[f"body.{layer}.bias"] = tensors[conv.input[2]]
+    @classmethod
+    def from_member(cls, member: dict[str, Any]) -> FusedFeatureHead:
+        width = member["convs"][0][0].shape[0]
+        head = cls(member["channels"].tolist(), width)
+        state = {name: member[name] for name in ("channels", "mean", "std")}
+        for (weight, bias), layer in zip(member["convs"], (0, 2, 4, 6), strict=True):
+            state[f"body.{layer}.weight"], state[f"body.{layer}.bias"] = weight, bias
         head.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
         return head
+
+
+class FusedHeadEnsemble(nn.Module):
+    """A served ensemble of 2.x heads, each a `FusedFeatureHead`: the mean of their logits."""
+
+    def __init__(self, heads: list[FusedFeatureHead]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, features: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([head(features, valid) for head in self.heads]).mean(dim=0)
+
+
+def _head_members(path: Path) -> list[dict[str, Any]]:
+    """Each head in a 2.x ONNX file, in graph order: the channels it gathers, the mean it
+    subtracts, the spread it divides by, and its four convs' weights and biases."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:  # the exporter stores equal tensors once, named again by Identity
+        if node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+    members: list[dict[str, Any]] = []
+    for node in graph.node:
+        if node.op_type == "Gather":
+            members.append({"channels": tensors.get(node.input[1]), "convs": []})
+        elif members and node.op_type in ("Sub", "Div"):
+            members[-1].setdefault("mean" if node.op_type == "Sub" else "std",
+                                   tensors.get(node.input[1]))
+        elif members and node.op_type == "Conv":
+            members[-1]["convs"].append(tuple(tensors.get(name) for name in node.input[1:3]))
+    if not members or any(len(m["convs"]) != 4 or any(
+            value is None for value in (m["channels"], m.get("mean"), m.get("std"),
+                                        *(t for conv in m["convs"] for t in conv)))
+            for m in members):
+        raise ValueError(f"{path.name} is not a watermark 2.x head "
+                         "(4 convs on chosen channels, or several such heads)")
+    return members
 
 
 class WatermarkHeadLearner(WatermarkLearner):

@@ -43,7 +43,13 @@ from datasets import sample_photos
 from datasets.watermarks import WatermarkSynth
 from models.registry import ModelRegistry
 from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
-from models.watermark import HEAD_ONNX_FILE, MODEL_NAME, TEXT_FEATURES_INPUT, FeatureHead
+from models.watermark import (
+    HEAD_ONNX_FILE,
+    MODEL_NAME,
+    TEXT_FEATURES_INPUT,
+    FeatureHead,
+    HeadEnsemble,
+)
 from training.train_watermark import first_cached, loss_fn, metrics_at, threshold_for
 
 console = Console()
@@ -73,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of the teacher in each training cell's target (0..0.5)")
     parser.add_argument("--groups", default=",".join(GROUPS),
                         help=f"feature groups the head reads, of {', '.join(GROUPS)}")
+    parser.add_argument("--members", type=int, default=1, help=(
+        "heads trained from this many initialisations (seeds --seed, --seed+1000, ...) on the "
+        "same samples, --workers at a time, and shipped as one graph averaging their logits; "
+        "member 0 is the single head the same command trains with --members 1"))
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=30)
@@ -91,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.teacher_weight <= 0.5:
         # above one half a teacher's "no" would turn a marked cell's label over
         parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
+    if args.members < 1:
+        parser.error(f"--members must be at least 1, not {args.members}")
     if args.teacher:
         teacher = ModelRegistry([Path("models/weights")]).get(MODEL_NAME, args.teacher)
         if teacher is None or teacher.config.get("input") == TEXT_FEATURES_INPUT:
@@ -222,7 +234,7 @@ def standardise(head: FeatureHead, pool: list) -> None:
 
 
 @torch.inference_mode()
-def image_scores(head: FeatureHead, pool: list) -> np.ndarray:
+def image_scores(head: FeatureHead | HeadEnsemble, pool: list) -> np.ndarray:
     head.eval()
     scores = []
     for feature, target, _ in pool:
@@ -235,9 +247,16 @@ def labels_of(pool: list) -> np.ndarray:
     return np.array([meta["label"] for _, _, meta in pool])
 
 
-def train(args: argparse.Namespace, train_pool: list, val_pool: list) -> tuple[FeatureHead, list]:
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+def member_seed(seed: int, member: int) -> int:
+    """Member 0 keeps --seed, so a one-member run is the plain single head."""
+    return seed + 1000 * member
+
+
+def train_member(args: argparse.Namespace, train_pool: list, val_pool: list,
+                 member: int = 0) -> tuple[FeatureHead, list]:
+    seed = member_seed(args.seed, member)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     head = FeatureHead(channels_of(args.groups.split(",")), args.width, args.dropout)
     standardise(head, train_pool)
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -261,12 +280,47 @@ def train(args: argparse.Namespace, train_pool: list, val_pool: list) -> tuple[F
             scheduler.step()
             running += loss.item()
         labels, scores = labels_of(val_pool), image_scores(head, val_pool)
-        record = {"epoch": epoch + 1, "loss": round(running / steps, 4),
+        record = {"member": member, "epoch": epoch + 1, "loss": round(running / steps, 4),
                   "val_auroc": round(float(roc_auc_score(labels, scores)), 4),
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
         console.print(json.dumps(record))
-    return head, history
+    return head.eval(), history
+
+
+# The pools a forked member worker reads: inherited, never pickled (the training pool is GBs).
+_POOLS: dict = {}
+
+
+def _train_forked(job: tuple) -> tuple[dict, list]:
+    args, member = job
+    torch.set_num_threads(args.threads)
+    head, history = train_member(args, _POOLS["train"], _POOLS["val"], member)
+    return head.state_dict(), history
+
+
+def train(args: argparse.Namespace, train_pool: list,
+          val_pool: list) -> tuple[FeatureHead | HeadEnsemble, list]:
+    """One head, or --members heads (--workers at a time) joined by `HeadEnsemble`."""
+    if args.members == 1:
+        return train_member(args, train_pool, val_pool)
+    _POOLS.update(train=train_pool, val=val_pool)
+    jobs = [(args, member) for member in range(args.members)]
+    with multiprocessing.get_context("fork").Pool(min(args.workers, args.members)) as pool:
+        trained = pool.map(_train_forked, jobs, chunksize=1)
+    _POOLS.clear()
+    heads, history = [], []
+    for state, member_history in trained:
+        head = FeatureHead(channels_of(args.groups.split(",")), args.width, args.dropout)
+        head.load_state_dict(state)
+        heads.append(head.eval())
+        history += member_history
+    ensemble = HeadEnsemble(heads).eval()
+    labels, scores = labels_of(val_pool), image_scores(ensemble, val_pool)
+    record = {"members": args.members, "val_auroc": round(float(roc_auc_score(labels, scores)), 4)}
+    history.append(record)
+    console.print(json.dumps(record))
+    return ensemble, history
 
 
 def breakdown(pool: list, scores: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
@@ -292,7 +346,7 @@ def breakdown(pool: list, scores: np.ndarray, threshold: float) -> dict[str, dic
 
 # ---------------------------------------------------------------- export, card, registry
 
-def export(head: FeatureHead, out: Path, runs: int = 50) -> dict[str, float]:
+def export(head: FeatureHead | HeadEnsemble, out: Path, runs: int = 50) -> dict[str, float]:
     """ONNX file of the head, its largest difference from PyTorch and its CPU time (1 thread)
     on a 512 x 384 photo's 32 x 24 feature map."""
     import onnxruntime
@@ -330,7 +384,7 @@ OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_sid
 16-px cell of the detector's input: the probability that a watermark or practice logo covers
 it; the image score is the hottest cell. Served by `models/watermark.py`
 (`FeatureWatermarkDetector`) through ONNX Runtime; needs `[models.ocr] features = true` and
-the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` gives none).
+the "fused" or "wheel" detector (the INT8 graph's features differ: `models.ocr` gives none).{members_note}
 
 ## Data
 Synthetic marks over real photographs, built by `datasets/watermarks.py` (seeded; the same
@@ -413,7 +467,17 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
                             for k, v in results["test_breakdown"].items()),
         licenses=licenses, font_licenses="; ".join(sorted(set(FONT_FILES.values()))),
         ocr_version=package_version("rapidocr_onnxruntime"), n_photos=len(splits["train"]),
-        teacher_note=teacher_note(args), **timings)
+        teacher_note=teacher_note(args), members_note=members_note(args), **timings)
+
+
+def members_note(args) -> str:  # type: ignore[no-untyped-def]
+    if args.members == 1:
+        return ""
+    seeds = ", ".join(str(member_seed(args.seed, m)) for m in range(args.members))
+    return (f"\n\nAn ensemble (`models.watermark.HeadEnsemble`): {args.members} such heads, "
+            f"each trained from its own initialisation and batch order (seeds {seeds}) on the "
+            "same samples; the graph averages their logits per cell, so it is served as one "
+            "head.")
 
 
 def teacher_note(args) -> str:  # type: ignore[no-untyped-def]
