@@ -10,7 +10,8 @@ Steps (every number is an argument):
    features (float16), the per-cell mark coverage and the sample's description are kept in
    --cache;
 2. train `models.watermark.FeatureHead` on them: per-cell BCE plus image-level BCE on the
-   hottest cell (`training.train_watermark.loss_fn`);
+   hottest cell (`training.train_watermark.loss_fn`); with --members K, K heads from their own
+   initialisations, joined by `models.watermark.HeadEnsemble` (the mean of their logits);
 3. choose the threshold on the validation photos, evaluate on the held-out test photos, and
    score the registered from-scratch detector (--baseline, e.g. 1.2) on the same test images
    side by side;
@@ -306,9 +307,11 @@ def train(args: argparse.Namespace, train_pool: list,
         return train_member(args, train_pool, val_pool)
     _POOLS.update(train=train_pool, val=val_pool)
     jobs = [(args, member) for member in range(args.members)]
-    with multiprocessing.get_context("fork").Pool(min(args.workers, args.members)) as pool:
-        trained = pool.map(_train_forked, jobs, chunksize=1)
-    _POOLS.clear()
+    try:
+        with multiprocessing.get_context("fork").Pool(min(args.workers, args.members)) as pool:
+            trained = pool.map(_train_forked, jobs, chunksize=1)
+    finally:
+        _POOLS.clear()
     heads, history = [], []
     for state, member_history in trained:
         head = FeatureHead(channels_of(args.groups.split(",")), args.width, args.dropout)
