@@ -247,16 +247,18 @@ class FeatureHead(nn.Module):
 
 
 class HeadEnsemble(nn.Module):
-    """Several `FeatureHead`s trained from different initialisations on the same samples: the
-    mean of their logits per cell. Exported as one graph with a single head's interface, so it
-    is served as one (`FeatureWatermarkDetector`)."""
+    """Several heads on the OCR features trained from different initialisations on the same
+    samples: the mean of their logits per cell. Exported as one graph with a single head's
+    interface, so it is served as one (`FeatureWatermarkDetector`). Its heads are `FeatureHead`s
+    in training, the learner's `FusedFeatureHead`s when a served file is fine-tuned; arguments
+    after the features (the learner's valid-cell mask) go to every head."""
 
-    def __init__(self, heads: list[FeatureHead]) -> None:
+    def __init__(self, heads: list[nn.Module]) -> None:
         super().__init__()
         self.heads = nn.ModuleList(heads)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.stack([head(features) for head in self.heads]).mean(dim=0)
+    def forward(self, features: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
+        return torch.stack([head(features, *extra) for head in self.heads]).mean(dim=0)
 
 
 TEXT_FEATURES_INPUT = "ocr-text-features"  # `config.input` of a version that scores them

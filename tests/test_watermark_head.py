@@ -135,7 +135,7 @@ def test_ensemble_members_start_apart_and_member_0_is_the_single_head() -> None:
 def test_the_retraining_learner_rebuilds_an_exported_ensemble_exactly(tmp_path: Path) -> None:
     """The registry keeps only the ONNX file: the staff-label learner must read an ensemble's
     members back from it (batch norms folded) and score as the file does."""
-    from training.learners import FusedFeatureHead, FusedHeadEnsemble
+    from training.learners import FusedFeatureHead
 
     torch.manual_seed(0)
     heads = [FeatureHead(channels_of(list(GROUPS)), width=8) for _ in range(3)]
@@ -146,7 +146,7 @@ def test_the_retraining_learner_rebuilds_an_exported_ensemble_exactly(tmp_path: 
     ensemble = HeadEnsemble(heads).eval()
     train_watermark_head.export(ensemble, tmp_path, runs=1)
     rebuilt = FusedFeatureHead.from_onnx(tmp_path / "watermark-head.onnx")
-    assert isinstance(rebuilt, FusedHeadEnsemble) and len(rebuilt.heads) == 3
+    assert isinstance(rebuilt, HeadEnsemble) and len(rebuilt.heads) == 3
     features = torch.randn(1, CHANNELS, 7, 9)
     with torch.inference_mode():
         assert torch.allclose(rebuilt(features), ensemble(features), atol=1e-5)

@@ -276,11 +276,13 @@ class FusedFeatureHead(nn.Module):
         return x
 
     @classmethod
-    def from_onnx(cls, path: Path) -> FusedFeatureHead | FusedHeadEnsemble:
+    def from_onnx(cls, path: Path) -> nn.Module:
         """The head in a 2.x ONNX file; an ensemble's file (`models.watermark.HeadEnsemble`,
         four convs a member) gives its members joined as served."""
+        from models.watermark import HeadEnsemble
+
         heads = [cls.from_member(member) for member in _head_members(path)]
-        return heads[0] if len(heads) == 1 else FusedHeadEnsemble(heads)
+        return heads[0] if len(heads) == 1 else HeadEnsemble(heads)
 
     @classmethod
     def from_member(cls, member: dict[str, Any]) -> FusedFeatureHead:
@@ -291,17 +293,6 @@ class FusedFeatureHead(nn.Module):
             state[f"body.{layer}.weight"], state[f"body.{layer}.bias"] = weight, bias
         head.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
         return head
-
-
-class FusedHeadEnsemble(nn.Module):
-    """A served ensemble of 2.x heads, each a `FusedFeatureHead`: the mean of their logits."""
-
-    def __init__(self, heads: list[FusedFeatureHead]) -> None:
-        super().__init__()
-        self.heads = nn.ModuleList(heads)
-
-    def forward(self, features: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.stack([head(features, valid) for head in self.heads]).mean(dim=0)
 
 
 def _head_members(path: Path) -> list[dict[str, Any]]:
