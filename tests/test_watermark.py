@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from datasets import sample_photos
 from datasets.fonts import font
 from datasets.watermarks import (
+    DERIVED_KINDS,
     MARK_KINDS,
     NEGATIVE_KINDS,
     WatermarkSynth,
     background,
+    derived_background,
     draw_mark,
     draw_negative,
 )
@@ -74,6 +76,39 @@ def test_the_builder_is_seeded() -> None:
     other = WatermarkSynth(TEST_PHOTOS, seed=4).sample(5, marked=True)
     assert np.array_equal(first.image, again.image) and first.describe() == again.describe()
     assert not np.array_equal(first.image, other.image)
+
+
+def test_derived_scenes_replace_a_share_of_scenes_and_leave_the_rest_as_they_were() -> None:
+    train = sample_photos.split("train")[:4]
+    plain = WatermarkSynth(train, seed=3, long_side=(300, 360))
+    derived = WatermarkSynth(train, seed=3, long_side=(300, 360), derived_rate=0.5)
+    changed = []
+    for index in range(12):
+        before, after = plain.sample(index), derived.sample(index)
+        assert after.image.shape == before.image.shape
+        assert [m.kind for m in after.marks] == [m.kind for m in before.marks]
+        assert np.array_equal(after.image, derived.sample(index).image)  # seeded
+        changed.append(not np.array_equal(after.image, before.image))
+    assert 2 <= sum(changed) <= 10  # about half, and the others drawn as they always were
+
+
+@pytest.mark.parametrize("kind", DERIVED_KINDS)
+def test_every_derived_scene_kind_fills_the_frame_with_a_new_scene(kind: str) -> None:
+    train = sample_photos.split("train")[:4]
+    image = background(sample_photos.load(train[0].name), np.random.default_rng(0), 320)
+    for seed in range(40):  # the first seed whose draw is `kind`
+        rng = np.random.default_rng(seed)
+        if str(rng.choice(DERIVED_KINDS)) == kind:
+            break
+    scene = derived_background(image, train, np.random.default_rng(seed))
+    assert scene.shape == image.shape and scene.dtype == np.uint8
+    assert np.abs(scene.astype(int) - image.astype(int)).mean() > 5
+    assert scene.std() > 1  # not one flat colour
+
+
+def test_a_derived_share_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="derived_rate"):
+        WatermarkSynth(TEST_PHOTOS, seed=3, derived_rate=1.5)
 
 
 def test_marked_samples_carry_their_marks_and_masks() -> None:

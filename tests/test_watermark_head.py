@@ -67,6 +67,15 @@ def test_a_teacher_weight_that_could_turn_a_label_over_is_refused(
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("share", ["-0.1", "1.5"])
+def test_a_derived_scene_share_outside_zero_to_one_is_refused(
+        share: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_watermark_head.parse_args(["--out", "unused", "--derived-backgrounds", share])
+    assert exited.value.code == 2 and "--derived-backgrounds is a share, 0..1" in \
+        capsys.readouterr().err
+
+
 @pytest.mark.parametrize("teacher", ["2.2", "9.9"])
 def test_a_teacher_that_is_no_registered_pixel_network_is_refused(
         teacher: str, capsys: pytest.CaptureFixture) -> None:
@@ -78,9 +87,9 @@ def test_a_teacher_that_is_no_registered_pixel_network_is_refused(
 
 def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
     """Real sample, real OCR features, the registered 1.4 pixel network as the teacher."""
-    job = ("train", 2, 5, 3, (480, 560), 512, "", "", 0.3)
+    job = ("train", 2, 5, 3, (480, 560), 512, "", "", 0.3, 0.0)
     features, plain, _ = train_watermark_head._build(job)
-    taught_features, taught, _ = train_watermark_head._build(job[:7] + ("1.4", 0.3))
+    taught_features, taught, _ = train_watermark_head._build(job[:7] + ("1.4", 0.3, 0.0))
     assert np.array_equal(features, taught_features) and taught.shape == plain.shape
     teacher = train_watermark_head._registered("1.4")
     sample = WatermarkSynth(sample_photos.split("train", 2), 5, long_side=(480, 560)).sample(3)
@@ -90,7 +99,7 @@ def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
     expected = 0.7 * plain.astype(np.float32) + 0.3 * cells
     assert np.abs(taught.astype(np.float32) - expected).max() < 2e-3
     assert not np.array_equal(taught, plain)
-    _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.4", 0.3))
+    _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.4", 0.3, 0.0))
     _, held_out_plain, _ = train_watermark_head._build(("val",) + job[1:])
     assert np.array_equal(held_out, held_out_plain)  # validation keeps its own labels
 
@@ -182,8 +191,22 @@ def test_the_training_command_registers_a_feature_head_with_its_card(trained) ->
                    "mate_ladybird", "training photos of set 2"):
         assert needed in card
     results = json.loads((out / "results.json").read_text())
-    assert set(results) >= {"threshold", "val", "test", "test_breakdown"}
+    assert set(results) >= {"threshold", "val", "test", "test_breakdown", "samples_sha256"}
     assert model.metrics["onnx_max_abs_diff"] < 1e-3
+    digests = results["samples_sha256"]
+    assert len(set(digests.values())) == 3 and all(len(d) == 64 for d in digests.values())
+    assert all(f"`{digest}`" in card for digest in digests.values())
+    assert digests["train"][:16] in model.data_version and "torch " in card
+
+
+def test_the_samples_digest_names_the_samples_and_their_order() -> None:
+    pool = [(np.full((4, 2, 2), i, np.float16), np.zeros((2, 2), np.float16), {"label": 0})
+            for i in range(3)]
+    digest = train_watermark_head.pool_digest(pool)
+    assert digest == train_watermark_head.pool_digest([tuple(s) for s in pool])
+    assert digest != train_watermark_head.pool_digest(pool[::-1])
+    changed = [(pool[0][0], pool[0][1] + np.float16(0.5), pool[0][2])] + pool[1:]
+    assert digest != train_watermark_head.pool_digest(changed)  # a target alone counts
 
 
 def test_the_registered_head_scores_the_ocr_features_in_photo_pixels(trained) -> None:

@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--photo-set", type=int, default=1,
                         help="train on the photos of sets 1..N (datasets.sample_photos; "
                              "2.0 and 2.1 used set 1, 2.2 set 2)")
+    parser.add_argument("--derived-backgrounds", type=float, default=0.0, help=(
+        "share of training samples whose scene is made from the training photos instead "
+        "(datasets.watermarks.derived_background: a mirrored texture, two photos blended, "
+        "coloured fractal noise); 0..1, default 0"))
     parser.add_argument("--render-side", default="640,832",
                         help="long side range (px) the samples are rendered at")
     parser.add_argument("--det-max-side", type=int, default=512)
@@ -102,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.teacher_weight <= 0.5:
         # above one half a teacher's "no" would turn a marked cell's label over
         parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
+    if not 0 <= args.derived_backgrounds <= 1:
+        parser.error(f"--derived-backgrounds is a share, 0..1, not {args.derived_backgrounds}")
     if args.members < 1:
         parser.error(f"--members must be at least 1, not {args.members}")
     if args.teacher:
@@ -159,8 +165,10 @@ def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _build(job: tuple):  # type: ignore[type-arg]
-    split, photo_set, seed, index, render_side, det_max_side, baseline, teacher, weight = job
-    synth = WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=render_side)
+    (split, photo_set, seed, index, render_side, det_max_side, baseline, teacher, weight,
+     derived) = job
+    synth = WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=render_side,
+                           derived_rate=derived)
     sample = synth.sample(index)
     _, _, found = _engine(det_max_side).detect_with_features(sample.image)
     features = found.values
@@ -180,16 +188,18 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     photos = sample_photos.split(split, args.photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
     taught = split == "train" and bool(args.teacher)
-    teacher = f"-teacher{args.teacher}x{args.teacher_weight}" if taught else ""
+    derived = args.derived_backgrounds if split == "train" else 0.0
+    variant = (f"-teacher{args.teacher}x{args.teacher_weight}" if taught else "") + (
+        f"-derived{derived:g}" if derived else "")
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
-            f"-det{args.det_max_side}-{args.baseline or 'none'}{teacher}.pkl")
+            f"-det{args.det_max_side}-{args.baseline or 'none'}{variant}.pkl")
     name = stem.format(count=count)
     samples = _cached_prefix(args.cache, stem, count) if args.cache is not None else []
     if len(samples) == count:
         return samples
     sample_photos.fetch(photos)
     jobs = [(split, args.photo_set, seed, i, render_side, args.det_max_side, args.baseline,
-             args.teacher if taught else "", args.teacher_weight)
+             args.teacher if taught else "", args.teacher_weight, derived)
             for i in range(len(samples), count)]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
@@ -410,6 +420,11 @@ Seed {seed}; {epochs} epochs, batch {batch}, AdamW lr {lr} (one-cycle), weight d
 {weight_decay}, channel dropout {dropout}; {train_minutes:.1f} min on {threads} CPU thread(s)
 once the features are cached.
 
+Samples (sha256 of every cached feature map and cell target, in order): training
+`{digest_train}`, validation `{digest_val}`, test `{digest_test}`. Trained with {environment}.
+A rerun of the command whose digests match built the same samples: weights that still differ
+come from the arithmetic (another CPU or thread count), not from the data.
+
 ## Metrics (image level, same samples for both rows)
 | model | set | AUROC | AP | precision @ thr | recall @ thr |
 |---|---|---|---|---|---|
@@ -441,6 +456,32 @@ them (retrain with `--det-max-side`).
 """
 
 
+def pool_digest(pool: list) -> str:
+    """sha256 of a pool's feature maps and cell targets, in order: two builds of the same
+    command agree on it exactly when they built the same samples."""
+    digest = hashlib.sha256()
+    for features, targets, _ in pool:
+        digest.update(np.ascontiguousarray(features).tobytes())
+        digest.update(np.ascontiguousarray(targets).tobytes())
+    return digest.hexdigest()
+
+
+def environment() -> str:
+    """What the arithmetic ran on: the CPU, torch and ONNX Runtime."""
+    import onnxruntime
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if
+                line.startswith("model name")), "an unnamed CPU")
+    return f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__} on {cpu}"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
 def write_card(args, version, results, timings, minutes) -> str:  # type: ignore[no-untyped-def]
     from importlib.metadata import version as package_version
 
@@ -470,7 +511,9 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
                             for k, v in results["test_breakdown"].items()),
         licenses=licenses, font_licenses="; ".join(sorted(set(FONT_FILES.values()))),
         ocr_version=package_version("rapidocr_onnxruntime"), n_photos=len(splits["train"]),
-        teacher_note=teacher_note(args), members_note=members_note(args), **timings)
+        teacher_note=teacher_note(args) + derived_note(args), members_note=members_note(args),
+        **{f"digest_{split}": digest for split, digest in results["samples_sha256"].items()},
+        environment=results["environment"], **timings)
 
 
 def members_note(args) -> str:  # type: ignore[no-untyped-def]
@@ -481,6 +524,16 @@ def members_note(args) -> str:  # type: ignore[no-untyped-def]
             f"each trained from its own initialisation and batch order (seeds {seeds}) on the "
             "same samples; the graph averages their logits per cell, so it is served as one "
             "head.")
+
+
+def derived_note(args) -> str:  # type: ignore[no-untyped-def]
+    if not args.derived_backgrounds:
+        return ""
+    return (f"\n\nDerived scenes: {args.derived_backgrounds:.0%} of the training samples have a "
+            "scene made from the training photos instead of a crop of one "
+            "(`datasets.watermarks.derived_background`: a patch tiled into a mirrored texture, "
+            "two photos blended, or fractal noise in a photo's colours); validation and test "
+            "samples are plain crops of their own photos.")
 
 
 def teacher_note(args) -> str:  # type: ignore[no-untyped-def]
@@ -502,7 +555,8 @@ def register(args, version: str, results: dict, timings: dict, card: str) -> Non
         MODEL_NAME, version, {HEAD_ONNX_FILE: args.out / HEAD_ONNX_FILE},
         metrics={**flat, **timings}, thresholds={"score": results["threshold"]},
         data_version=f"watermark-synth seed {args.seed} ({args.train_samples} samples, "
-                     f"rendered {args.render_side} px)",
+                     f"rendered {args.render_side} px; sha256 "
+                     f"{results['samples_sha256']['train'][:16]})",
         command="python -m training.train_watermark_head " + " ".join(sys.argv[1:]),
         config={**config, "input": TEXT_FEATURES_INPUT, "ocr_det_model": "fused",
                 "ocr_det_max_side": args.det_max_side},
@@ -529,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {"threshold": round(threshold, 4), "train_minutes": round(minutes, 2),
                "val": metrics_at(labels_of(val_pool), val_scores, threshold),
                "test": metrics_at(labels_of(test_pool), test_scores, threshold),
-               "test_breakdown": breakdown(test_pool, test_scores, threshold)}
+               "test_breakdown": breakdown(test_pool, test_scores, threshold),
+               "samples_sha256": {"train": pool_digest(train_pool), "val": pool_digest(val_pool),
+                                  "test": pool_digest(test_pool)},
+               "environment": environment()}
     if args.baseline:
         base_val = np.array([meta["baseline_score"] for _, _, meta in val_pool])
         base_test = np.array([meta["baseline_score"] for _, _, meta in test_pool])
