@@ -47,7 +47,7 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from datasets import sample_photos
@@ -310,6 +310,19 @@ def add_auroc_intervals(table: Table, figures: dict, rows, scorers: tuple[str, .
     table.add_row("ROC AUC minus shipped's, 95 % interval", *differences)
 
 
+# Issue 4's target names a point of the precision-recall curve, not a threshold: the best recall
+# among thresholds whose precision on these photos reaches 0.90. A threshold chosen on the photos
+# it is measured on flatters the scorer, so this sits beside the shipped threshold's figures.
+TARGET_PRECISION = 0.90
+CURVE_POINT = f"recall at precision >= {TARGET_PRECISION:.2f} (best threshold on these photos)"
+
+
+def recall_at_precision(labels: np.ndarray, scores: np.ndarray, precision: float) -> float:
+    precisions, recalls, _ = precision_recall_curve(labels, scores)
+    reached = recalls[precisions >= precision]
+    return float(reached.max()) if reached.size else 0.0
+
+
 def scorer_table(rows, fail_at: float, shipped: str = "",
                  compared: tuple[str, ...] = (), resamples: int = 0) -> tuple[Table, dict]:
     labels = np.array([r["label"] for r in rows])
@@ -335,6 +348,7 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
         figures[scorer]["auroc"] = float(roc_auc_score(labels, scores))
         figures[scorer]["precision"] = tp / max(1, int(predicted.sum()))
         figures[scorer]["recall"] = tp / max(1, int(labels.sum()))
+        figures[scorer][CURVE_POINT] = recall_at_precision(labels, scores, TARGET_PRECISION)
         for key, values in (("band", sorted({r["band"] for r in rows if r["band"]})),
                             ("kind", sorted({r["kind"] for r in rows if r["kind"]}))):
             for value in values:

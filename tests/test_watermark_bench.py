@@ -105,6 +105,16 @@ def test_wilson_intervals_of_a_recall() -> None:
     assert watermark_bench.wilson_interval(0, 0) == (0.0, 1.0)
 
 
+def test_recall_at_the_targets_precision_is_the_best_threshold_that_keeps_it() -> None:
+    labels = np.array([1, 1, 0, 1, 1, 0, 1, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.75, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3, 0.2])
+    # at 0.6: 4 of 5 flagged are marked (0.80); above 0.75 all are, and recall is 2 of 5
+    assert watermark_bench.recall_at_precision(labels, scores, 0.9) == pytest.approx(0.4)
+    assert watermark_bench.recall_at_precision(labels, scores, 0.8) == pytest.approx(0.8)
+    assert watermark_bench.recall_at_precision(labels, scores, 0.5) == pytest.approx(1.0)
+    assert watermark_bench.recall_at_precision(np.array([0, 1]), np.array([0.9, 0.1]), 0.9) == 0.0
+
+
 def test_scene_figures_score_each_background_on_its_own_rows() -> None:
     rows = [{**_row(label, 0.0, score, 0.0, None), "scene": scene}
             for scene, label, score in (("sky", 1, 0.9), ("sky", 0, 0.2), ("sky", 1, 0.1),
