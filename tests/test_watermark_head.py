@@ -199,6 +199,23 @@ def test_the_training_command_registers_a_feature_head_with_its_card(trained) ->
     assert digests["train"][:16] in model.data_version and "torch " in card
 
 
+def test_the_command_run_again_builds_the_same_samples_and_the_same_head(
+        trained, tmp_path: Path) -> None:
+    """Reproducible by its command: the same samples (digests) and, on one machine and thread
+    count, the same weights."""
+    first, _ = trained
+    again = tmp_path / "again"
+    assert train_watermark_head.main([
+        "--out", str(again), "--train-samples", "24", "--val-samples", "12",
+        "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
+        "--baseline", "", "--render-side", "480,560", "--photo-set", "2"]) == 0
+    digests = [json.loads((run / "results.json").read_text())["samples_sha256"]
+               for run in (first, again)]
+    assert digests[0] == digests[1]
+    heads = [torch.load(run / "head.pt") for run in (first, again)]
+    assert all(torch.equal(heads[0][key], heads[1][key]) for key in heads[0])
+
+
 def test_the_samples_digest_names_the_samples_and_their_order() -> None:
     pool = [(np.full((4, 2, 2), i, np.float16), np.zeros((2, 2), np.float16), {"label": 0})
             for i in range(3)]
