@@ -12,6 +12,10 @@ learned detector is trained to reproduce at a coarse stride.
 `burned_in_phi_sample` makes the other set this issue needs: photos with identifiers burned
 into the pixels (camera date stamps, name labels, wristbands, chart stickers).
 
+With `derived_rate`, that share of the scenes is made from the set's own photos instead of a
+crop of one (`derived_background`: textures, blends, fractal noise), for backgrounds the photos
+do not show.
+
 Everything is a function of (seed, index): the same call gives the same pixels.
 """
 

@@ -8,14 +8,16 @@ Steps (every number is an argument):
    working image would be, and run the PP-OCRv4 detector on each exactly as `models.ocr` does
    (long side --det-max-side), with its `text_features` output (`models.text_features`); the
    features (float16), the per-cell mark coverage and the sample's description are kept in
-   --cache;
+   --cache; with --derived-backgrounds, that share of the training scenes is made from the
+   training photos (`datasets.watermarks.derived_background`);
 2. train `models.watermark.FeatureHead` on them: per-cell BCE plus image-level BCE on the
    hottest cell (`training.train_watermark.loss_fn`); with --members K, K heads from their own
    initialisations, joined by `models.watermark.HeadEnsemble` (the mean of their logits);
 3. choose the threshold on the validation photos, evaluate on the held-out test photos, and
    score the registered from-scratch detector (--baseline, e.g. 1.2) on the same test images
    side by side;
-4. export the head to ONNX (checked against PyTorch, timed), write its card and register it
+4. export the head to ONNX (checked against PyTorch, timed), write its card (with the sha256 of
+   the cached samples, so a rerun can tell other data from other arithmetic) and register it
    (`--register ROOT`, `--promote`) as a `watermark` version whose `config.input` is
    "ocr-text-features": `models.watermark.load_detector` then serves it on the OCR's features.
 """
