@@ -408,7 +408,7 @@ builder and validation and test photos as watermark 1.x; training photos of set 
 by the OCR's own resize: text marks (practice names, URLs, ©, phone numbers) in {fonts} fonts,
 several sizes, colours, opacities 15-95%, rotations and tilings; vector logos with and without
 text; corner, centre, edge and tiled placement; hard negatives with label 0 (rulers, tapes,
-printed gowns, jewellery, tattoos, skin markings).{teacher_note}
+printed gowns, jewellery, tattoos, skin markings).{data_notes}
 
 - training ({n_train} samples, seed {seed}): {train_photos}
 - validation ({n_val} samples, seed {val_seed}; chooses the threshold): {val_photos}
@@ -513,7 +513,7 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
                             for k, v in results["test_breakdown"].items()),
         licenses=licenses, font_licenses="; ".join(sorted(set(FONT_FILES.values()))),
         ocr_version=package_version("rapidocr_onnxruntime"), n_photos=len(splits["train"]),
-        teacher_note=teacher_note(args) + derived_note(args), members_note=members_note(args),
+        data_notes=teacher_note(args) + derived_note(args), members_note=members_note(args),
         **{f"digest_{split}": digest for split, digest in results["samples_sha256"].items()},
         environment=results["environment"], **timings)
 
