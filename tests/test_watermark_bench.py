@@ -32,6 +32,20 @@ def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
     assert not others["1.4@512"].options.also_version
 
 
+def test_the_training_split_draws_the_scenes_the_shipped_detector_learnt_on() -> None:
+    from datasets import sample_photos
+
+    watermark, _, _ = watermark_bench.build_checks(Settings())
+    photo_set = watermark_bench.trained_photo_set(watermark)
+    assert photo_set == watermark.detector.version.config["photo_set"]
+    seen = {photo.name for photo in sample_photos.split("train", photo_set)}
+    synth = watermark_bench.bench_synth("train", 7, photo_set)
+    scenes = {synth.background_of(index) for index in range(200)}
+    assert scenes <= seen and len(scenes) > 10
+    assert not scenes & {photo.name for photo in sample_photos.split("test")}
+    assert watermark_bench.parse_args(["--split", "train"]).split == "train"
+
+
 def _row(label: int, text: float, model: float, other: float, band: str | None) -> dict:
     return {"label": label, "text": text, "model": model,
             "combined": 1 - (1 - text) * (1 - model), "model 1.5": other,
