@@ -278,16 +278,9 @@ class FeatureWatermarkDetector(_RegisteredDetector):
         self.version = model
         model.verify()
         self._session = cpu_session(model.path(HEAD_ONNX_FILE), self.options.threads)
-        # A head exported before the features grew (2.0-2.2: 482 channels) reads the channels
-        # it knew, which come first in the same order (`models.text_features.GROUPS`).
-        self.channels = int(self._session.get_inputs()[0].shape[1])
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
-        if features.values.shape[0] < self.channels:
-            raise ValueError(f"watermark {self.version.version} reads {self.channels} feature "
-                             f"channels; the OCR gave {features.values.shape[0]}")
-        values = features.values[: self.channels]
-        logits = self._session.run(None, {"features": values[None]})[0][0, 0]
+        logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
         probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         # The text detector rounds each side to a multiple of 32 on its own, so the two axes
         # scale apart.

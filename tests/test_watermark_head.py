@@ -17,7 +17,7 @@ from datasets.watermarks import WatermarkSynth
 from models.checks.watermark import WatermarkCheck
 from models.ocr import OcrEngine, OcrOptions, read_text, text_features
 from models.registry import ModelRegistry
-from models.text_features import CHANNELS, GROUPS, TEXT_GROUPS, channels_of
+from models.text_features import CHANNELS, GROUPS, channels_of
 from models.watermark import (
     FeatureHead,
     FeatureWatermarkDetector,
@@ -35,32 +35,9 @@ from training import train_watermark, train_watermark_head
 
 def test_feature_groups_name_their_channels() -> None:
     assert len(channels_of(list(GROUPS))) == CHANNELS
-    # the text groups come first, where 2.0-2.2 read them; the pixel statistics after them
-    assert channels_of(list(TEXT_GROUPS)) == list(range(482))
-    assert channels_of(["text_prob"]) == [480, 481]
-    assert channels_of(["pixels"]) == list(range(482, CHANNELS))
+    assert channels_of(["text_prob"]) == [CHANNELS - 2, CHANNELS - 1]
     with pytest.raises(ValueError, match="unknown feature groups"):
-        channels_of(["logos"])
-
-
-def test_a_head_trains_on_the_text_groups_unless_told() -> None:
-    """2.0-2.2's documented commands name no groups: they still train on what they read."""
-    args = train_watermark_head.parse_args(["--out", "unused"])
-    assert args.groups.split(",") == list(TEXT_GROUPS)
-
-
-def test_a_head_exported_before_the_pixel_statistics_reads_its_own_channels() -> None:
-    shipped = load_detector(ModelRegistry([Path("models/weights")]).get("watermark", "2.2"))
-    assert isinstance(shipped, FeatureWatermarkDetector) and shipped.channels == 482
-    engine = OcrEngine(OcrOptions(features=True))
-    _, features = engine.read_with_features(np.asarray(portrait((900, 1200))))
-    assert features.values.shape[0] == CHANNELS > 482
-    served = shipped.predict_features(features).probabilities
-    known = type(features)(features.values[:482], features.input_size, features.image_size)
-    assert np.array_equal(served, shipped.predict_features(known).probabilities)
-    fewer = type(features)(features.values[:400], features.input_size, features.image_size)
-    with pytest.raises(ValueError, match="reads 482 feature channels; the OCR gave 400"):
-        shipped.predict_features(fewer)
+        channels_of(["pixels"])
 
 
 def test_the_head_reads_only_its_channels() -> None:

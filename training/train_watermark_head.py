@@ -45,7 +45,7 @@ from tqdm import tqdm
 from datasets import sample_photos
 from datasets.watermarks import WatermarkSynth
 from models.registry import ModelRegistry
-from models.text_features import CHANNELS, GROUPS, STRIDE, TEXT_GROUPS, channels_of
+from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
 from models.watermark import (
     HEAD_ONNX_FILE,
     MODEL_NAME,
@@ -84,9 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default: none"))
     parser.add_argument("--teacher-weight", type=float, default=0.3,
                         help="share of the teacher in each training cell's target (0..0.5)")
-    parser.add_argument("--groups", default=",".join(TEXT_GROUPS), help=(
-        f"feature groups the head reads, of {', '.join(GROUPS)}; default: the text "
-        "detector's own (what 2.0-2.2 read)"))
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help=f"feature groups the head reads, of {', '.join(GROUPS)}")
     parser.add_argument("--members", type=int, default=1, help=(
         "heads trained from this many initialisations (seeds --seed, --seed+1000, ...) on the "
         "same samples, --workers at a time, and shipped as one graph averaging their logits; "
@@ -195,7 +194,7 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     variant = (f"-teacher{args.teacher}x{args.teacher_weight}" if taught else "") + (
         f"-derived{derived:g}" if derived else "")
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
-            f"-det{args.det_max_side}-{args.baseline or 'none'}{variant}-c{CHANNELS}.pkl")
+            f"-det{args.det_max_side}-{args.baseline or 'none'}{variant}.pkl")
     name = stem.format(count=count)
     samples = _cached_prefix(args.cache, stem, count) if args.cache is not None else []
     if len(samples) == count:
@@ -395,8 +394,8 @@ CARD = """# watermark {version} (head on the OCR text detector's features)
 A small convolutional head (`models.watermark.FeatureHead`: 1x1 conv to {width} channels, a 3x3
 and a dilated 3x3 conv, 1x1 to one logit per cell) on the frozen features of RapidOCR's
 PP-OCRv4 text detector (`models/text_features.py`: its backbone's and neck's stride-16 maps,
-its fused stride-4 map pooled, its text probability pooled{pixels_note}; {channels} channels),
-which the OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_side} px. Per
+its fused stride-4 map pooled, its text probability pooled; {channels} channels), which the
+OCR already computes for every photo at `[models.ocr] det_max_side` {det_max_side} px. Per
 16-px cell of the detector's input: the probability that a watermark or practice logo covers
 it; the image score is the hottest cell. Served by `models/watermark.py`
 (`FeatureWatermarkDetector`) through ONNX Runtime; needs `[models.ocr] features = true` and
@@ -500,9 +499,7 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
         f"{m['average_precision']} | {m['precision']} | {m['recall']} |"
         for name, m in (("validation", baseline["val"]), ("test", baseline["test"])))
     return CARD.format(
-        version=version, photo_set=args.photo_set, width=args.width,
-        channels=len(channels_of(args.groups.split(","))), pixels_note=pixels_note(args),
-        det_max_side=args.det_max_side,
+        version=version, photo_set=args.photo_set, width=args.width, channels=CHANNELS, det_max_side=args.det_max_side,
         render=args.render_side.replace(",", "-"), fonts=len(FONT_FILES),
         n_train=args.train_samples, n_val=args.val_samples, n_test=args.test_samples,
         seed=args.seed, val_seed=args.seed + 1, test_seed=args.seed + 2,
@@ -519,13 +516,6 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
         data_notes=teacher_note(args) + derived_note(args), members_note=members_note(args),
         **{f"digest_{split}": digest for split, digest in results["samples_sha256"].items()},
         environment=results["environment"], **timings)
-
-
-def pixels_note(args) -> str:  # type: ignore[no-untyped-def]
-    if "pixels" not in args.groups.split(","):
-        return ""
-    return ("; and the detector input's own pixels summed up per cell: colour mean, spread, "
-            "extremes and detail, saturation, the spread of its 4x4 blocks")
 
 
 def members_note(args) -> str:  # type: ignore[no-untyped-def]
