@@ -8,9 +8,12 @@ stamp may be there (so most photos cost nothing more):
 
 - stamp-coloured pixels (bright, saturated red, orange or yellow: LCD stamp colours) in the
   corner, and
-- any text probability in the corner cells of the first pass (the detector's own map, pooled,
-  from `models.text_features`; without features, or where the EXIF orientation stood the
-  stamp on its side, which that map barely sees, the colour alone decides).
+- either few of them, as a stamp's digits are (a corner that is mostly orange is a warm scene,
+  not a stamp), or any text probability in the corner cells of the first pass (the detector's
+  own map, pooled, from `models.text_features`; without features, or where the EXIF orientation
+  stood the stamp on its side, which that map barely sees, the colour alone decides). On a
+  textured background the 512-px map often holds no text at all where a small stamp is, so
+  the map alone would keep the second look from the photos that need it most.
 
 A date read there counts as a camera date stamp in the forms cameras print, also those OCR reads
 as one digit run: "'25 07 10" read "250710" (a valid YYMMDD), a time run into the date
@@ -58,6 +61,10 @@ class CornerStampOptions(BaseModel):
     min_value: int = Field(170, ge=0, le=255)
     min_colour_share: float = Field(0.002, ge=0, le=1, description=(
         "share of the corner's pixels in stamp colours, to look again"))
+    max_colour_share_alone: float = Field(0.08, ge=0, le=1, description=(
+        "up to this share of stamp-coloured pixels (a stamp's digits), the colour alone opens "
+        "the second look; above it (a warm scene) the first pass must also have seen text "
+        "there; 0: never the colour alone"))
     min_text_probability: float = Field(0.02, ge=0, le=1, description=(
         "highest text probability in the corner's cells (first pass); 0: colour alone decides"))
     min_region_colour_share: float = Field(
@@ -106,13 +113,14 @@ class CornerStampReader:
     def worth_reading(self, image: np.ndarray, features: TextFeatures | None,
                       orientation: int = 1) -> bool:
         corner = self.corner(image, orientation)
-        # The first pass's map is already computed: asked first, it spares most photos the
-        # colour conversion.
-        if not self._text_seen(image, corner, features, orientation):
-            return False
         pixels = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
-        return pixels.size > 0 and bool(
-            self.stamp_coloured(pixels).mean() >= self.options.min_colour_share)
+        if pixels.size == 0:
+            return False
+        share = float(self.stamp_coloured(pixels).mean())
+        if share < self.options.min_colour_share:
+            return False
+        return (share <= self.options.max_colour_share_alone
+                or self._text_seen(image, corner, features, orientation))
 
     def _text_seen(self, image: np.ndarray, corner: Corner, features: TextFeatures | None,
                    orientation: int) -> bool:

@@ -9,8 +9,10 @@ from PIL import Image, ImageDraw
 
 from datasets import sample_photos
 from datasets.fonts import font
+from datasets.watermarks import burned_in_phi_sample
 from models.checks.phi_image import PhiImageCheck
 from models.date_stamps import stamp_dates
+from models.ocr import text_features
 from moderation.checks.base import CheckContext
 from moderation.image_formats import ImageFormat
 from moderation.intake import PreparedPhoto, _upright, camera_frame, upright_points
@@ -112,6 +114,37 @@ def test_no_second_look_without_stamp_colours_or_with_the_pass_off(
     assert not check.stamps.worth_reading(grey, None)
     assert check.observe(photo_of(grey)).score == 0.0
     assert first_pass_only.stamps is None
+
+
+def test_a_stamp_on_texture_the_first_pass_sees_no_text_at_is_read_for_its_colour(
+        check: PhiImageCheck, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Over gravel, the 512-px pass's text map holds nothing where the stamp is; its few
+    stamp-coloured pixels alone open the second look (`max_colour_share_alone`)."""
+    sample = burned_in_phi_sample(sample_photos.split("test"), 7, 35, long_side=1400)
+    assert sample.background == "gravel" and sample.phi_texts == ["11/07/2024"]
+    photo = photo_of(sample.image)
+    corner = check.stamps.corner(photo.image)
+    assert not check.stamps._text_seen(photo.image, corner, text_features(photo, check.ocr), 1)
+    observation = check.observe(photo)
+    assert observation.score >= check.settings.fail_at
+    assert [box.text for box in observation.evidence.boxes] == ["11/07/2024"]
+    text_needed = check_with(tmp_path_factory, max_colour_share_alone=0.0)
+    assert text_needed.observe(photo_of(sample.image)).score == 0.0
+
+
+def test_a_warm_corner_without_text_is_not_read_again(check: PhiImageCheck) -> None:
+    """Most of the corner in stamp colours is a warm scene, not a stamp: there the first
+    pass must have seen text too."""
+    image = np.array(Image.fromarray(sample_photos.load("chelsea")).resize((1400, 1050)))
+    noise = np.random.default_rng(0).integers(-20, 20, (230, 700, 1))
+    image[-230:, -700:] = np.clip(np.array(STAMP_ORANGE) + noise, 0, 255)
+    photo = photo_of(image)
+    corner = check.stamps.corner(image)
+    share = check.stamps.stamp_coloured(
+        image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]).mean()
+    assert share > check.stamps.options.max_colour_share_alone
+    assert not check.stamps.worth_reading(image, text_features(photo, check.ocr))
+    assert check.stamps.worth_reading(image, None)  # no first-pass map: the colour decides
 
 
 def test_settings_name_a_bad_corner_option(tmp_path_factory: pytest.TempPathFactory) -> None:
