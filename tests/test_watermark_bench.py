@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from bench import watermark_bench
+from datasets import sample_photos
 from moderation.settings import Settings
 
 
@@ -33,8 +34,6 @@ def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
 
 
 def test_the_training_split_draws_the_scenes_the_shipped_detector_learnt_on() -> None:
-    from datasets import sample_photos
-
     watermark, _, _ = watermark_bench.build_checks(Settings())
     photo_set = watermark_bench.trained_photo_set(watermark)
     assert photo_set == watermark.detector.version.config["photo_set"]
