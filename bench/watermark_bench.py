@@ -520,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     watermark, phi_image, context = build_checks(settings, args.also_version)
     others = other_versions(watermark, context, args.compare_versions)
-    args.photo_set = trained_photo_set(watermark) if args.split == "train" else 1
+    args.photo_set = 1  # the validation and test photos are the same in every set
     if args.split == "train":
+        args.photo_set = trained_photo_set(watermark)
         console.print(f"--split train: the training photos of set {args.photo_set}, which "
                       "the shipped detector has seen: a ceiling, not a held-out figure")
     console.print(f"OCR {watermark.ocr.model.version}, detector {watermark.detector.ref.version} "
