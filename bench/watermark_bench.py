@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.resamples < 0:
         parser.error("--resamples is 0 (no intervals) or more")
+    if (args.marked > 0) != (args.clean > 0):
+        parser.error("--marked and --clean are both 0 (a burned-in PHI run only) or both more: "
+                     "ROC AUC needs photos with and without marks")
     for name in filter(None, (v.strip() for v in args.compare_versions.split(","))):
         if not re.fullmatch(r"[0-9][0-9.]*(@[1-9][0-9]{2,3})?", name):
             parser.error(f"--compare-versions takes VERSION or VERSION@SIDE (e.g. 1.5@512), "
@@ -534,10 +537,13 @@ def main(argv: list[str] | None = None) -> int:
     shipped_size = f"det{watermark.ocr.options.det_max_side}"
     phi_rows = run_phi_set(args, phi_image, timings, shipped_size)
     other_sizes = phi_variants(args, phi_image, timings)
-    table, figures = scorer_table(rows, watermark.settings.fail_at,
-                                  watermark.detector.ref.version, tuple(others), args.resamples)
-    console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
-    console.print(table)
+    figures = {}
+    if rows:
+        table, figures = scorer_table(rows, watermark.settings.fail_at,
+                                      watermark.detector.ref.version, tuple(others),
+                                      args.resamples)
+        console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
+        console.print(table)
 
     phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")
     phi_table.add_column("set")
@@ -580,17 +586,19 @@ def main(argv: list[str] | None = None) -> int:
 
     console.print(f"machine load average (1, 5, 15 min) at the end: {os.getloadavg()} on "
                   f"{os.cpu_count()} cores: latency includes waiting for CPU other work holds")
-    plot_roc(rows, args.out / "watermark_roc.png")
-    drawn = missed_sheet(rows, bench_synth(args.split, args.seed, args.photo_set),
-                         watermark.settings.fail_at, args.out / "watermark_missed.png")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
          "fail_at": watermark.settings.fail_at, "shipped_version": watermark.detector.ref.version,
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
-    console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; missed marks and the "
-                  f"highest-scored unmarked photos ({drawn}): {args.out / 'watermark_missed.png'}; "
-                  f"figures: {args.out / 'watermark_bench.json'}")
+    if rows:
+        plot_roc(rows, args.out / "watermark_roc.png")
+        drawn = missed_sheet(rows, bench_synth(args.split, args.seed, args.photo_set),
+                             watermark.settings.fail_at, args.out / "watermark_missed.png")
+        console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; missed marks and the "
+                      f"highest-scored unmarked photos ({drawn}): "
+                      f"{args.out / 'watermark_missed.png'}")
+    console.print(f"figures: {args.out / 'watermark_bench.json'}")
     return 0
 
 

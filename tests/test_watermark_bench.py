@@ -22,6 +22,20 @@ def test_compare_versions_takes_a_version_or_a_version_at_a_side() -> None:
             watermark_bench.parse_args(["--compare-versions", bad])
     with pytest.raises(SystemExit):
         watermark_bench.parse_args(["--resamples", "-1"])
+    with pytest.raises(SystemExit):  # ROC AUC needs photos with and without marks
+        watermark_bench.parse_args(["--marked", "0", "--clean", "10"])
+
+
+def test_a_burned_in_phi_run_alone_prints_its_recall(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert watermark_bench.main(["--marked", "0", "--clean", "0", "--phi", "5",
+                                 "--det-sizes", "", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "watermark_bench.json").read_text())
+    assert saved["watermark"] == {} and saved["photos"] == []
+    shipped = saved["phi_image"]["det512 (shipped)"]
+    assert shipped["recall all"] == 1.0  # one photo of each kind, each found
+    assert set(shipped) >= {"recall date_stamp", "recall name_label", "recall wristband"}
+    assert "burned-in (n=5)" in capsys.readouterr().out
+    assert not (tmp_path / "watermark_roc.png").exists()
 
 
 def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
