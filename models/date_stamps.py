@@ -18,7 +18,10 @@ stamp may be there (so most photos cost nothing more):
 A date read there counts as a camera date stamp in the forms cameras print, also those OCR reads
 as one digit run: "'25 07 10" read "250710" (a valid YYMMDD), a time run into the date
 ("03/25/20241747"). The region must itself be stamp-coloured, so a black six-digit number on a
-card in that corner is not taken for a date.
+card in that corner is not taken for a date. Regions on one line are read as one (the detector
+cuts a stamp where its digits are spaced or at a separator: "2020-11-" "-04"), and where the
+corner's pixels give no date, its stamp-coloured pixels alone, drawn dark on white, are read
+(over texture the detector may find no text in the photo's own pixels).
 
 The corner is the bottom right of the frame the camera recorded: where intake turned the photo
 upright by its EXIF orientation, another corner of the upright photo, which is turned back for
@@ -43,6 +46,7 @@ from models.text_features import channels_of
 # '19 03 12 or 190312 (year, month, day; apostrophe and spaces optional).
 _SEPARATED = re.compile(r"(?<!\d)(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{2,4})")
 _RUN = re.compile(r"(?<![\d/.\-])'?(\d{2})[ .]?(\d{2})[ .]?(\d{2})(?![\d/.\-])")
+_SEPARATORS = "/.-"
 
 
 class CornerStampOptions(BaseModel):
@@ -69,6 +73,13 @@ class CornerStampOptions(BaseModel):
         "highest text probability in the corner's cells (first pass); 0: colour alone decides"))
     min_region_colour_share: float = Field(
         0.02, ge=0, le=1, description="share of a read region's pixels in stamp colours")
+    join_gap: float = Field(1.0, ge=0, description=(
+        "regions on one line are read as one when the gap between them is at most this many "
+        "line heights (a date the detector cut in two: '2020-11-' '-04'); 0: never joined"))
+    read_colour_mask: bool = Field(True, description=(
+        "where the corner's own pixels give no date and stamp colours are few (at most "
+        "max_colour_share_alone), read the stamp-coloured pixels alone, drawn dark on white: "
+        "a stamp over texture in which the detector finds no text"))
 
 
 @dataclass(frozen=True)
@@ -135,28 +146,99 @@ class CornerStampReader:
         return cells.size > 0 and float(cells.max()) >= self.options.min_text_probability
 
     def read(self, image: np.ndarray, orientation: int = 1) -> list[TextRegion]:
-        """The corner's stamp-coloured text regions, read in the camera's frame (where the
-        stamp lies flat), in the upright photo's pixels. Regions of other colours are not read
-        (most text in that corner is not a stamp)."""
+        """The corner's stamp-coloured text, line by line, read in the camera's frame (where
+        the stamp lies flat), in the upright photo's pixels. Regions of other colours are not
+        read (most text in that corner is not a stamp). Where no line holds a date, the
+        stamp-coloured pixels alone are read too (`read_colour_mask`)."""
         corner = self.corner(image, orientation)
         upright = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
         pixels = np.ascontiguousarray(camera_frame(upright, orientation))
-        quads, scores = self.engine.detect(pixels)
-        stamps = [(quad, score) for quad, score in zip(quads, scores)
-                  if self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
-        texts = self.engine.recognize(pixels, [quad for quad, _ in stamps])
+        lines = self._read_lines(pixels, colour_filter=True)
+        if self.options.read_colour_mask and not any(stamp_dates(line.text) for line in lines):
+            coloured = self.stamp_coloured(pixels)
+            if 0 < coloured.mean() <= self.options.max_colour_share_alone:
+                lines += self._read_lines(_dark_on_white(coloured), colour_filter=False)
         size = (pixels.shape[1], pixels.shape[0])
         offset = np.array([corner.x, corner.y], dtype=np.float32)
-        return [region_of(upright_points(quad, size, orientation) + offset,
-                          text.strip(), confidence, score)
-                for (quad, score), (text, confidence) in zip(stamps, texts)
-                if text.strip() and confidence >= self.engine.options.min_confidence]
+        return [region_of(upright_points(line.quad, size, orientation) + offset,
+                          line.text, line.confidence, line.score) for line in lines]
+
+    def _read_lines(self, pixels: np.ndarray, colour_filter: bool) -> list[_Read]:
+        quads, scores = self.engine.detect(pixels)
+        found = [(quad, score) for quad, score in zip(quads, scores) if not colour_filter
+                 or self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
+        texts = self.engine.recognize(pixels, [quad for quad, _ in found])
+        reads = [_Read(quad, text.strip(), confidence, score)
+                 for (quad, score), (text, confidence) in zip(found, texts)
+                 if text.strip() and confidence >= self.engine.options.min_confidence]
+        return _join_lines(reads, self.options.join_gap)
 
     def _colour_share(self, pixels: np.ndarray, quad: np.ndarray) -> float:
         x0, y0 = np.floor(quad.min(axis=0)).astype(int).clip(0)
         x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
         inside = pixels[y0:y1, x0:x1]
         return float(self.stamp_coloured(inside).mean()) if inside.size else 0.0
+
+
+@dataclass(frozen=True)
+class _Read:
+    quad: np.ndarray  # 4 x 2 corners in the read image's pixels
+    text: str
+    confidence: float
+    score: float
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        (left, top), (right, bottom) = self.quad.min(axis=0), self.quad.max(axis=0)
+        return float(left), float(top), float(right), float(bottom)
+
+
+def _join_lines(reads: list[_Read], max_gap: float) -> list[_Read]:
+    """Regions on one line, close together, read as one, left to right: the detector may cut
+    a stamp where its digits are spaced ("'25" "0212") or at a separator ("2020-11-" "-04")."""
+    lines: list[list[_Read]] = []
+    for read in sorted(reads, key=lambda read: read.bounds[0]):
+        line = next((line for line in lines if _continues(line[-1], read, max_gap)), None)
+        if line is None:
+            lines.append([read])
+        else:
+            line.append(read)
+    return [_joined(line) for line in lines]
+
+
+def _continues(left: _Read, right: _Read, max_gap: float) -> bool:
+    _, top0, x1, bottom0 = left.bounds
+    x2, top2, _, bottom2 = right.bounds
+    overlap = min(bottom0, bottom2) - max(top0, top2)
+    height = max(bottom0 - top0, bottom2 - top2)
+    return (overlap >= 0.5 * min(bottom0 - top0, bottom2 - top2)
+            and x2 - x1 <= max_gap * height)
+
+
+def _joined(line: list[_Read]) -> _Read:
+    if len(line) == 1:
+        return line[0]
+    text = line[0].text
+    for read in line[1:]:
+        if text[-1] in _SEPARATORS and read.text[0] in _SEPARATORS:
+            text += read.text[1:]  # both regions hold the separator they were cut at
+        elif text[-1] in _SEPARATORS or read.text[0] in _SEPARATORS:
+            text += read.text
+        else:
+            text += " " + read.text
+    points = np.concatenate([read.quad for read in line])
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    quad = np.array([[left, top], [right, top], [right, bottom], [left, bottom]],
+                    dtype=np.float32)
+    return _Read(quad, text, min(read.confidence for read in line),
+                 max(read.score for read in line))
+
+
+def _dark_on_white(coloured: np.ndarray) -> np.ndarray:
+    """The stamp-coloured pixels as black text on white, the form the detector reads best."""
+    image = np.full((*coloured.shape, 3), 255, dtype=np.uint8)
+    image[coloured] = 0
+    return image
 
 
 def stamp_dates(text: str) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ from datasets import sample_photos
 from datasets.fonts import font
 from datasets.watermarks import burned_in_phi_sample
 from models.checks.phi_image import PhiImageCheck
-from models.date_stamps import stamp_dates
+from models.date_stamps import _join_lines, _Read, stamp_dates
 from models.ocr import text_features
 from moderation.checks.base import CheckContext
 from moderation.image_formats import ImageFormat
@@ -145,6 +145,51 @@ def test_a_warm_corner_without_text_is_not_read_again(check: PhiImageCheck) -> N
     assert share > check.stamps.options.max_colour_share_alone
     assert not check.stamps.worth_reading(image, text_features(photo, check.ocr))
     assert check.stamps.worth_reading(image, None)  # no first-pass map: the colour decides
+
+
+def read_at(text: str, left: float, top: float, right: float, bottom: float) -> _Read:
+    quad = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], np.float32)
+    return _Read(quad, text, 0.99, 0.8)
+
+
+@pytest.mark.parametrize("pieces, joined, touching_only", [
+    # The detector cut a date at a separator both pieces hold, or where its digits are spaced.
+    ([("-04", 571, 143, 636, 171), ("2020-11-", 417, 132, 588, 175)], ["2020-11-04"],
+     ["2020-11-04"]),
+    ([("'25", 422, 216, 470, 236), ("0212", 489, 205, 648, 253)], ["'25 0212"],
+     ["'25", "0212"]),
+    ([("03/25/", 100, 10, 200, 40), ("2024", 205, 12, 260, 40)], ["03/25/2024"],
+     ["03/25/", "2024"]),
+    # Far apart, or on another line: read apart.
+    ([("2024", 100, 10, 160, 40), ("12", 400, 10, 430, 40)], ["2024", "12"], ["2024", "12"]),
+    ([("2024", 100, 10, 160, 40), ("11 04", 100, 60, 180, 90)], ["2024", "11 04"],
+     ["2024", "11 04"]),
+])
+def test_pieces_of_one_stamp_line_are_read_as_one(
+        pieces: list[tuple], joined: list[str], touching_only: list[str]) -> None:
+    lines = _join_lines([read_at(*piece) for piece in pieces], max_gap=1.0)
+    assert [line.text for line in lines] == joined
+    if len(lines) == 1:
+        lefts, tops, rights, bottoms = zip(*(piece[1:] for piece in pieces))
+        assert lines[0].bounds == (min(lefts), min(tops), max(rights), max(bottoms))
+    no_gap = _join_lines([read_at(*piece) for piece in pieces], max_gap=0.0)
+    assert [line.text for line in no_gap] == touching_only
+
+
+def test_a_stamp_over_texture_that_the_detector_misses_is_read_from_its_colour(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In this validation photo the detector cuts the stamp "'20 12 16" into "20" and "12/16":
+    no date. Its stamp-coloured pixels alone, dark on white, read as one (`read_colour_mask`)."""
+    sample = burned_in_phi_sample(sample_photos.split("val"), 7, 50, long_side=1400)
+    assert sample.phi_texts == ["'20 12 16"]
+    with_mask = check_with(tmp_path_factory)
+    without_mask = check_with(tmp_path_factory, read_colour_mask=False)
+    assert without_mask.observe(photo_of(sample.image)).score == 0.0
+    observation = with_mask.observe(photo_of(sample.image))
+    assert observation.score >= with_mask.settings.fail_at
+    [box] = observation.evidence.boxes
+    assert box.label == "DATE" and box.text.replace(" ", "").lstrip("'") == "201216"
+    assert box.x > 700 and box.y > 800  # where the camera burned it: bottom right
 
 
 def test_settings_name_a_bad_corner_option(tmp_path_factory: pytest.TempPathFactory) -> None:
