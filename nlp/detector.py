@@ -134,7 +134,7 @@ def presidio_recognizers() -> list:
 
 class PresidioPhiDetector:
     name = "phi-text"
-    RULES_VERSION = "1.0"
+    RULES_VERSION = "1.1"  # 1.1: "Surname, Given" label lines
 
     def __init__(self, options: PhiDetectorOptions) -> None:
         quiet_presidio_logs()

@@ -242,6 +242,9 @@ def person_names() -> ShapeRecognizer:
                 r"grandfather|grandson|granddaughter|cousin|caregiver|guardian|friend|"
                 r"employer|boss|neighbou?r|twin)")
     initials = r"(?:[A-Z]\.\s?){2,3}|[A-Z]{2,3}\b"
+    word = rf"(?:(?:Mc|Mac|[OD]['’])?{CAPITALISED}|[A-Z][A-Z'’\-]+)"
+    label_name = (rf"{word}(?:[ \-]{word})?,[ \t]*(?!{US_STATES}\b){word}"  # not "Boston, MA"
+                  rf"(?:[ \t]+(?:[A-Z]\.?|{word}))?")
     return ShapeRecognizer("PERSON", [
         Shape("title", rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Mister)\.?\s+(?P<value>{name})", 0.85),
         Shape("relation", rf"(?i:\b(?:her|his|their|patient's|pt's|the)\s+{relation}),?\s+"
@@ -254,6 +257,9 @@ def person_names() -> ShapeRecognizer:
               rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED})", 0.75),
         Shape("name_then_identifier", rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED}),?\s+"
               rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
+        # A label or wristband line that is only "Surname, Given" ("Okafor, Elena", "DOE,
+        # JANE"): the small NER model misses a third of them (bench/watermark_bench.py).
+        Shape("surname_comma_given", rf"(?m)^[ \t]*(?P<value>{label_name})[ \t]*$", 0.75),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
         Shape("initials_with_age", r"\b(?P<value>(?:[A-Z]\.){2,3}|[A-Z]{2,3}\b)(?=,?\s+(?:is\s+)?"

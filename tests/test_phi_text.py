@@ -116,6 +116,21 @@ def test_look_alikes_are_not_phi(detector, kind: str, text: str) -> None:
     assert found(detector, text) == []
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Okafor, Elena", [("PERSON", "Okafor, Elena")]),  # the NER alone misses this one
+    ("DOE, JANE A.", [("PERSON", "DOE, JANE A")]),  # the span ends before its full stop
+    ("O'Brien, Sofia", [("PERSON", "O'Brien, Sofia")]),
+    ("Left, Oblique", []),  # a photo's caption, from the photo_views allow list
+    ("Before, After", []),
+    ("Boston, MA", [("LOCATION", "Boston")]),  # a city and a state, not a name
+])
+def test_a_label_line_of_surname_comma_given_is_a_name(detector, line: str,
+                                                        expected: list) -> None:
+    """Name labels and wristbands in photos print "Surname, Given" on a line of their own."""
+    assert found(detector, f"{line}\nMRN pending\n", "ocr") == expected
+    assert ("PERSON", line) not in found(detector, f"Ask {line} later.", "ocr")  # a line only
+
+
 def test_the_author_is_reported_apart_from_patient_phi(authored_detector) -> None:
     text = "Procedure performed by Dr. Karen Holt at Holt Aesthetic Surgery for Mrs. Whitfield."
     spans = authored_detector.analyze(text, "description")

@@ -74,7 +74,7 @@ class TextFinding:
 
 class PhiImageCheck(Check):
     name = "phi_image"
-    version = "1.2"  # 1.2: the second look at the date-stamp corner
+    version = "1.3"  # 1.2: the second look at the date-stamp corner; 1.3: lines joined, colour mask
     destinations = BOTH_DESTINATIONS
     Options = PhiImageOptions
 
