@@ -242,8 +242,9 @@ def person_names() -> ShapeRecognizer:
                 r"grandfather|grandson|granddaughter|cousin|caregiver|guardian|friend|"
                 r"employer|boss|neighbou?r|twin)")
     initials = r"(?:[A-Z]\.\s?){2,3}|[A-Z]{2,3}\b"
-    word = rf"(?:(?:Mc|Mac|[OD]['’])?{CAPITALISED}|[A-Z][A-Z'’\-]+)"
-    label_name = (rf"{word}(?:[ \-]{word})?,[ \t]*(?!{US_STATES}\b){word}"  # not "Boston, MA"
+    # Separators only between letters, so that a long run of them cannot backtrack.
+    word = r"(?:(?:Mc|Mac|[OD]['’])?[A-Z][a-z]+(?:['’\-][A-Z]?[a-z]+)*|[A-Z]{2,}(?:['’\-][A-Z]+)*)"
+    label_name = (rf"{word}(?: {word})?,[ \t]*(?!{US_STATES}\b){word}"  # not "Boston, MA"
                   rf"(?:[ \t]+(?:[A-Z]\.?|{word}))?")
     return ShapeRecognizer("PERSON", [
         Shape("title", rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Mister)\.?\s+(?P<value>{name})", 0.85),

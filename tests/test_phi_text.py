@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from moderation.schemas import Action, Destination, Verdict
 from moderation.settings import Settings
 from nlp.allow_list import AllowList
 from nlp.engine import ModelNotInstalled
+from nlp.recognizers import person_names
 from tests.conftest import post_score, submission_json
 from tests.test_cli import run_cli
 
@@ -129,6 +131,17 @@ def test_a_label_line_of_surname_comma_given_is_a_name(detector, line: str,
     """Name labels and wristbands in photos print "Surname, Given" on a line of their own."""
     assert found(detector, f"{line}\nMRN pending\n", "ocr") == expected
     assert ("PERSON", line) not in found(detector, f"Ask {line} later.", "ocr")  # a line only
+
+
+@pytest.mark.parametrize("run", ["A-" * 10_000, "Ab-" * 6_000 + ", Cd", "AB-" * 6_000,
+                                 "Ab " * 6_000 + ", Cd", "1-" * 10_000])
+def test_a_long_run_of_name_like_pieces_stays_cheap(run: str) -> None:
+    """Every name shape is matched against each 20,000-character note: none may backtrack
+    (the "Surname, Given" shape once took a second on "A-A-A-...")."""
+    for shape, regex in person_names().shapes:
+        started = time.perf_counter()
+        list(regex.finditer(run))
+        assert time.perf_counter() - started < 0.05, shape.name
 
 
 def test_the_author_is_reported_apart_from_patient_phi(authored_detector) -> None:
