@@ -2,6 +2,7 @@
 the same photos at full size.
 
     .venv/bin/python bench/score_latency.py [--requests 20] [--seconds 30] [--clients 4]
+                                            [--config settings.toml]
 
 A typical submission: 2 photo sets of 12-megapixel JPEGs (~4 MB each) and a 300-word note,
 every shipped check on, a real uvicorn process on loopback with its default settings. Prints
@@ -119,12 +120,26 @@ def load_average() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
-def main() -> None:
+def server_env(config: Path | None) -> dict[str, str]:
+    """The server's own environment: `ServerProcess` drops the caller's MODERATION_CONFIG, so a
+    settings file to time reaches the server only this way."""
+    env = {"LOG_LEVEL": "warning"}
+    if config is not None:
+        env["MODERATION_CONFIG"] = str(config.resolve())
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="sequential requests timed")
     parser.add_argument("--seconds", type=float, default=30, help="throughput run length")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for throughput")
-    args = parser.parse_args()
+    parser.add_argument("--config", type=Path, default=None, help=(
+        "a settings TOML merged over the defaults for the server (its MODERATION_CONFIG; the "
+        "server otherwise ignores the caller's), to time a setting against the defaults"))
+    args = parser.parse_args(argv)
+    if args.config is not None and not args.config.is_file():
+        parser.error(f"--config {args.config} is not a file")
     console = Console()
 
     load_at_start = load_average()
@@ -133,7 +148,9 @@ def main() -> None:
     sizes = [len(p) / 1e6 for p in photos]
 
     with tempfile.TemporaryDirectory() as data_dir:
-        server = ServerProcess(Path(data_dir), api_keys=KEY, env={"LOG_LEVEL": "warning"})
+        if args.config is not None:
+            console.print(f"server settings: the defaults, then {args.config}")
+        server = ServerProcess(Path(data_dir), api_keys=KEY, env=server_env(args.config))
         server.start(timeout=120)
         cold_start_s = server.ready_after
         try:

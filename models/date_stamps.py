@@ -80,6 +80,9 @@ class CornerStampOptions(BaseModel):
         "where the corner's own pixels give no date and stamp colours are few (at most "
         "max_colour_share_alone), read the stamp-coloured pixels alone, drawn dark on white: "
         "a stamp over texture in which the detector finds no text"))
+    colour_mask_det_side: int = Field(256, ge=64, le=2048, description=(
+        "the text detector's input side for the colour mask (plain dark text on white needs "
+        "less than the photo's [models.ocr] det_max_side)"))
 
 
 @dataclass(frozen=True)
@@ -157,14 +160,16 @@ class CornerStampReader:
         if self.options.read_colour_mask and not any(stamp_dates(line.text) for line in lines):
             coloured = self.stamp_coloured(pixels)
             if 0 < coloured.mean() <= self.options.max_colour_share_alone:
-                lines += self._read_lines(_dark_on_white(coloured), colour_filter=False)
+                lines += self._read_lines(_dark_on_white(coloured), colour_filter=False,
+                                          det_side=self.options.colour_mask_det_side)
         size = (pixels.shape[1], pixels.shape[0])
         offset = np.array([corner.x, corner.y], dtype=np.float32)
         return [region_of(upright_points(line.quad, size, orientation) + offset,
                           line.text, line.confidence, line.score) for line in lines]
 
-    def _read_lines(self, pixels: np.ndarray, colour_filter: bool) -> list[_Read]:
-        quads, scores = self.engine.detect(pixels)
+    def _read_lines(self, pixels: np.ndarray, colour_filter: bool,
+                    det_side: int | None = None) -> list[_Read]:
+        quads, scores = self.engine.detect(pixels, det_side)
         found = [(quad, score) for quad, score in zip(quads, scores) if not colour_filter
                  or self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
         texts = self.engine.recognize(pixels, [quad for quad, _ in found])

@@ -190,14 +190,17 @@ class OcrEngine:
                 break
         return chosen
 
-    def detect(self, image: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
-        quads, scores, _ = self.detect_with_features(image)
+    def detect(self, image: np.ndarray, max_side: int | None = None,
+               ) -> tuple[list[np.ndarray], list[float]]:
+        """Text regions; `max_side` shows the detector another input size than
+        `det_max_side` (its features then differ from the watermark head's)."""
+        quads, scores, _ = self.detect_with_features(image, max_side)
         return quads, scores
 
-    def detect_with_features(self, image: np.ndarray,
+    def detect_with_features(self, image: np.ndarray, max_side: int | None = None,
                              ) -> tuple[list[np.ndarray], list[float], TextFeatures | None]:
         height, width = image.shape[:2]
-        factor = self.options.det_max_side / max(height, width)
+        factor = (max_side or self.options.det_max_side) / max(height, width)
         det_w = max(32, int(round(width * factor / 32)) * 32)
         det_h = max(32, int(round(height * factor / 32)) * 32)
         # The area filter keeps 1-px strokes that a faster bilinear shrink drops (measured:
