@@ -234,8 +234,11 @@ def ages_over_89() -> ShapeRecognizer:
     ], name="AgeOver89Recognizer")
 
 
-def person_names() -> ShapeRecognizer:
-    """Names beside a title, a relation or a label; initials beside patient context."""
+def person_names(regions: Iterable[str] = ()) -> ShapeRecognizer:
+    """Names beside a title, a relation or a label; initials beside patient context.
+    `regions`: countries and states, which after a comma make a place ("Austin, Texas"), not
+    "Surname, Given"."""
+    places = {region.lower() for region in regions}
     name = rf"{CAPITALISED}(?:\s+(?:[A-Z]\.\s+)?{CAPITALISED}){{0,2}}"
     relation = (r"(?:husband|wife|son|daughter|mother|father|mom|dad|sister|brother|partner|"
                 r"spouse|fianc[ée]e?|boyfriend|girlfriend|aunt|uncle|niece|nephew|grandmother|"
@@ -260,7 +263,8 @@ def person_names() -> ShapeRecognizer:
               rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
         # A label or wristband line that is only "Surname, Given" ("Okafor, Elena", "DOE,
         # JANE"): the small NER model misses a third of them (bench/watermark_bench.py).
-        Shape("surname_comma_given", rf"(?m)^[ \t]*(?P<value>{label_name})[ \t]*$", 0.75),
+        Shape("surname_comma_given", rf"(?m)^[ \t]*(?P<value>{label_name})[ \t]*$", 0.75,
+              validate=lambda value: value.split(",", 1)[1].strip().lower() not in places),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
         Shape("initials_with_age", r"\b(?P<value>(?:[A-Z]\.){2,3}|[A-Z]{2,3}\b)(?=,?\s+(?:is\s+)?"
@@ -332,6 +336,6 @@ def clinical_recognizers(regions: list[str] = ()) -> list[ShapeRecognizer]:
     return [
         medical_record_numbers(), health_plan_numbers(), account_numbers(), license_numbers(),
         vehicle_identifiers(), device_identifiers(), other_identifiers(), ssn_with_label(),
-        phone_numbers(), dates(), ages_over_89(), person_names(), street_addresses(),
+        phone_numbers(), dates(), ages_over_89(), person_names(regions), street_addresses(),
         *cities_and_zip_codes(regions),
     ]

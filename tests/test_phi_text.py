@@ -125,6 +125,7 @@ def test_look_alikes_are_not_phi(detector, kind: str, text: str) -> None:
     ("Left, Oblique", []),  # a photo's caption, from the photo_views allow list
     ("Before, After", []),
     ("Boston, MA", [("LOCATION", "Boston")]),  # a city and a state, not a name
+    ("Austin, Texas", [("LOCATION", "Austin")]),  # places_above_state after the comma
 ])
 def test_a_label_line_of_surname_comma_given_is_a_name(detector, line: str,
                                                         expected: list) -> None:
