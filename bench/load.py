@@ -41,16 +41,21 @@ def photo_bytes() -> list[bytes]:
     return photos
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a settings TOML for the server (its MODERATION_CONFIG)")
+    args = parser.parse_args(argv)
+    if args.config is not None and not args.config.is_file():
+        parser.error(f"--config {args.config} is not a file")
     photos = photo_bytes()
     results: list[tuple[int, float, str | None, str | None]] = []
     lock = threading.Lock()
     with tempfile.TemporaryDirectory() as data_dir:
-        server = ServerProcess(Path(data_dir), api_keys=KEY, env={"LOG_LEVEL": "warning"}).start()
+        server = ServerProcess(Path(data_dir), api_keys=KEY, env={"LOG_LEVEL": "warning"},
+                               settings_file=args.config).start()
         stop_at = time.monotonic() + args.seconds
 
         def client(number: int) -> None:

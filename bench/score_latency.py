@@ -120,15 +120,6 @@ def load_average() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
-def server_env(config: Path | None) -> dict[str, str]:
-    """The server's own environment: `ServerProcess` drops the caller's MODERATION_CONFIG, so a
-    settings file to time reaches the server only this way."""
-    env = {"LOG_LEVEL": "warning"}
-    if config is not None:
-        env["MODERATION_CONFIG"] = str(config.resolve())
-    return env
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="sequential requests timed")
@@ -150,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         if args.config is not None:
             console.print(f"server settings: the defaults, then {args.config}")
-        server = ServerProcess(Path(data_dir), api_keys=KEY, env=server_env(args.config))
+        server = ServerProcess(Path(data_dir), api_keys=KEY, env={"LOG_LEVEL": "warning"},
+                               settings_file=args.config)
         server.start(timeout=120)
         cold_start_s = server.ready_after
         try:

@@ -23,7 +23,9 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 api_keys: str = "loopback-key") -> None:
+                 api_keys: str = "loopback-key", settings_file: Path | None = None) -> None:
+        """The caller's DATABASE_URL, EXTRA_CHECKS and MODERATION_CONFIG are not passed on: the
+        server runs the defaults unless `env` or `settings_file` (its MODERATION_CONFIG) says."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -31,6 +33,8 @@ class ServerProcess:
                     if k not in {"DATABASE_URL", "EXTRA_CHECKS", "MODERATION_CONFIG"}}
         self.env.update({"PORT": str(self.port), "DATA_DIR": str(data_dir), "API_KEYS": api_keys})
         self.env.update(env or {})
+        if settings_file is not None:
+            self.env["MODERATION_CONFIG"] = str(Path(settings_file).resolve())
         self.log_path = data_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -1,6 +1,6 @@
-"""`bench/score_latency.py --config`: a settings file reaches the server it times (the server
-process drops the caller's MODERATION_CONFIG), and a missing one is refused before anything
-starts."""
+"""`bench/score_latency.py --config` (and `bench/load.py`'s): a settings file reaches the server
+they time (`ServerProcess` drops the caller's MODERATION_CONFIG), and a missing one is refused
+before anything starts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import score_latency
+from bench import load, score_latency
 from service.process import ServerProcess
 
 
@@ -16,13 +16,14 @@ def test_a_settings_file_reaches_the_timed_server(tmp_path: Path, monkeypatch) -
     config = tmp_path / "join.toml"
     config.write_text('[checks.watermark.options]\nalso_version = "1.4"\n')
     monkeypatch.setenv("MODERATION_CONFIG", "/elsewhere.toml")  # the caller's: not passed on
-    server = ServerProcess(tmp_path, env=score_latency.server_env(config))
+    server = ServerProcess(tmp_path, settings_file=config)
     assert server.env["MODERATION_CONFIG"] == str(config.resolve())
-    assert "MODERATION_CONFIG" not in ServerProcess(tmp_path, env=score_latency.server_env(None)).env
+    assert "MODERATION_CONFIG" not in ServerProcess(tmp_path).env
 
 
-def test_a_missing_settings_file_is_refused(capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("bench", [score_latency, load])
+def test_a_missing_settings_file_is_refused(bench, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as stopped:
-        score_latency.main(["--config", "/no/such/settings.toml"])
+        bench.main(["--config", "/no/such/settings.toml"])
     assert stopped.value.code == 2
     assert "--config /no/such/settings.toml is not a file" in capsys.readouterr().err
