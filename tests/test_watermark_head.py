@@ -161,6 +161,23 @@ def test_the_retraining_learner_rebuilds_an_exported_ensemble_exactly(tmp_path: 
         assert torch.allclose(rebuilt(features), ensemble(features), atol=1e-5)
 
 
+def test_the_export_times_both_cpu_backends_on_the_same_weights(tmp_path: Path) -> None:
+    head = FeatureHead(channels_of(list(GROUPS)), width=8).eval()
+    timings = train_watermark_head.export(head, tmp_path, runs=2)
+    assert timings["onnxruntime_median_ms"] > 0 and timings["torchscript_median_ms"] > 0
+    assert timings["onnx_max_abs_diff"] < 1e-4 and timings["torchscript_max_abs_diff"] < 1e-5
+
+
+def test_the_backend_bench_times_registered_heads_and_names_unknown_ones(capsys) -> None:  # type: ignore[no-untyped-def]
+    from bench import watermark_head_backends
+
+    assert watermark_head_backends.main(["--versions", "2.2", "--runs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "2.2" in printed and "TorchScript" in printed and "shipped: the ONNX file" in printed
+    with pytest.raises(SystemExit, match="not a registered watermark head: 9.9"):
+        watermark_head_backends.main(["--versions", "9.9"])
+
+
 def test_an_ensemble_of_no_members_is_refused(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
         train_watermark_head.parse_args(["--out", "unused", "--members", "0"])
@@ -193,6 +210,8 @@ def test_the_training_command_registers_a_feature_head_with_its_card(trained) ->
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"threshold", "val", "test", "test_breakdown", "samples_sha256"}
     assert model.metrics["onnx_max_abs_diff"] < 1e-3
+    assert model.metrics["torchscript_median_ms"] > 0  # both CPU backends measured, ONNX shipped
+    assert "TorchScript (traced, frozen)" in card and "Shipped: the ONNX file" in card
     digests = results["samples_sha256"]
     assert len(set(digests.values())) == 3 and all(len(d) == 64 for d in digests.values())
     assert all(f"`{digest}`" in card for digest in digests.values())

@@ -31,6 +31,7 @@ import multiprocessing
 import pickle
 import sys
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -362,31 +363,60 @@ def breakdown(pool: list, scores: np.ndarray, threshold: float) -> dict[str, dic
 # ---------------------------------------------------------------- export, card, registry
 
 def export(head: FeatureHead | HeadEnsemble, out: Path, runs: int = 50) -> dict[str, float]:
-    """ONNX file of the head, its largest difference from PyTorch and its CPU time (1 thread)
-    on a 512 x 384 photo's 32 x 24 feature map."""
-    import onnxruntime
-
+    """ONNX file of the head, and both CPU backends timed on it (`backend_timings`)."""
     head.eval()
-    example = torch.from_numpy(
-        np.random.default_rng(0).normal(0, 1, (1, CHANNELS, 24, 32)).astype(np.float32))
+    example = feature_map_example()
     torch.onnx.export(head, (example,), str(out / HEAD_ONNX_FILE), input_names=["features"],
                       output_names=["logits"], opset_version=17, dynamo=False,
                       dynamic_axes={"features": {2: "rows", 3: "cols"},
                                     "logits": {2: "rows", 3: "cols"}})
+    return backend_timings(head, out / HEAD_ONNX_FILE, example, runs)
+
+
+def feature_map_example(rows: int = 24, cols: int = 32) -> torch.Tensor:
+    """A 512 x 384 photo's feature map (32 x 24 cells of 16 px), seeded."""
+    return torch.from_numpy(
+        np.random.default_rng(0).normal(0, 1, (1, CHANNELS, rows, cols)).astype(np.float32))
+
+
+def backend_timings(head: torch.nn.Module, onnx_file: Path, example: torch.Tensor,
+                    runs: int = 50) -> dict[str, float]:
+    """ONNX Runtime against TorchScript (the head traced), 1 thread each as served: median ms
+    of `runs` calls on `example`, and each one's largest difference from eager PyTorch. The
+    served detector reads the ONNX file (`backend`)."""
+    import onnxruntime
+
     from models.onnx_runtime import session_options
 
-    session = onnxruntime.InferenceSession(str(out / HEAD_ONNX_FILE), session_options(1),
+    head.eval()
+    session = onnxruntime.InferenceSession(str(onnx_file), session_options(1),
                                            providers=["CPUExecutionProvider"])
-    with torch.inference_mode():
-        reference = head(example).numpy()
-    from_onnx = session.run(None, {"features": example.numpy()})[0]
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        session.run(None, {"features": example.numpy()})
-        times.append((time.perf_counter() - started) * 1000)
-    return {"onnxruntime_median_ms": round(float(np.median(times)), 3),
-            "onnx_max_abs_diff": float(np.abs(from_onnx - reference).max())}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            reference = head(example).numpy()
+            with warnings.catch_warnings():  # torch 2.x calls TorchScript deprecated; still timed
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.freeze(torch.jit.trace(head, (example,)).eval())
+            calls = {"onnxruntime": lambda: session.run(None, {"features": example.numpy()})[0],
+                     "torchscript": lambda: traced(example).numpy()}
+            timings: dict[str, float] = {}
+            for name, call in calls.items():
+                output = call()
+                for _ in range(3):
+                    call()  # warm-up: TorchScript optimises on its first calls
+                times = []
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    call()
+                    times.append((time.perf_counter() - started) * 1000)
+                timings[f"{name}_median_ms"] = round(float(np.median(times)), 3)
+                short = "onnx" if name == "onnxruntime" else name
+                timings[f"{short}_max_abs_diff"] = float(np.abs(output - reference).max())
+    finally:
+        torch.set_num_threads(threads)
+    return timings
 
 
 CARD = """# watermark {version} (head on the OCR text detector's features)
@@ -440,8 +470,10 @@ Threshold (`thresholds.score`): {threshold} (best validation recall at precision
 resolution): `python -m bench.watermark_bench`.
 
 ## CPU inference
-ONNX Runtime, 1 thread, one 32 x 24 feature map (a 512 x 384 detector input):
-{onnxruntime_median_ms} ms median; max |difference| from PyTorch {onnx_max_abs_diff:.2e}.
+One 32 x 24 feature map (a 512 x 384 detector input), 1 thread: ONNX Runtime
+{onnxruntime_median_ms} ms median, TorchScript (traced, frozen) {torchscript_median_ms} ms; max
+|difference| from PyTorch: ONNX {onnx_max_abs_diff:.2e}, TorchScript
+{torchscript_max_abs_diff:.2e}. Shipped: the ONNX file, which the served detector reads.
 The features themselves come with the OCR pass (pooling and concatenation in its graph).
 
 ## Licenses of every input
