@@ -5,7 +5,8 @@ the same photos at full size.
                                             [--config settings.toml]
 
 A typical submission: 2 photo sets of 12-megapixel JPEGs (~4 MB each) and a 300-word note,
-every shipped check on, a real uvicorn process on loopback with its default settings. Prints
+every shipped check on, a real uvicorn process on loopback with its default settings (or
+those of `--config`: the server never reads the caller's MODERATION_CONFIG). Prints
 one table: latency (median, p95, p99), the full-decode baseline and the ratio (the headline),
 sustained throughput, peak RSS, cold start to ready, and time per check.
 """
