@@ -156,33 +156,37 @@ class CornerStampReader:
         corner = self.corner(image, orientation)
         upright = image[corner.y:corner.y + corner.h, corner.x:corner.x + corner.w]
         pixels = np.ascontiguousarray(camera_frame(upright, orientation))
-        lines = self._read_lines(pixels, colour_filter=True)
-        if self.options.read_colour_mask and not any(stamp_dates(line.text) for line in lines):
-            coloured = self.stamp_coloured(pixels)
-            if 0 < coloured.mean() <= self.options.max_colour_share_alone:
-                lines += self._read_lines(_dark_on_white(coloured), colour_filter=False,
-                                          det_side=self.options.colour_mask_det_side)
+        coloured = self.stamp_coloured(pixels)
+        lines = self._read_lines(pixels, coloured)
+        if (self.options.read_colour_mask and not any(stamp_dates(line.text) for line in lines)
+                and 0 < coloured.mean() <= self.options.max_colour_share_alone):
+            lines += self._read_lines(_dark_on_white(coloured),
+                                      det_side=self.options.colour_mask_det_side)
         size = (pixels.shape[1], pixels.shape[0])
         offset = np.array([corner.x, corner.y], dtype=np.float32)
         return [region_of(upright_points(line.quad, size, orientation) + offset,
                           line.text, line.confidence, line.score) for line in lines]
 
-    def _read_lines(self, pixels: np.ndarray, colour_filter: bool,
+    def _read_lines(self, pixels: np.ndarray, coloured: np.ndarray | None = None,
                     det_side: int | None = None) -> list[_Read]:
+        """The text lines in `pixels`; with the stamp-colour mask `coloured`, only regions
+        stamp-coloured enough (`min_region_colour_share`) are read."""
         quads, scores = self.engine.detect(pixels, det_side)
-        found = [(quad, score) for quad, score in zip(quads, scores) if not colour_filter
-                 or self._colour_share(pixels, quad) >= self.options.min_region_colour_share]
+        found = [(quad, score) for quad, score in zip(quads, scores) if coloured is None
+                 or _share_inside(coloured, quad) >= self.options.min_region_colour_share]
         texts = self.engine.recognize(pixels, [quad for quad, _ in found])
         reads = [_Read(quad, text.strip(), confidence, score)
                  for (quad, score), (text, confidence) in zip(found, texts)
                  if text.strip() and confidence >= self.engine.options.min_confidence]
         return _join_lines(reads, self.options.join_gap)
 
-    def _colour_share(self, pixels: np.ndarray, quad: np.ndarray) -> float:
-        x0, y0 = np.floor(quad.min(axis=0)).astype(int).clip(0)
-        x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-        inside = pixels[y0:y1, x0:x1]
-        return float(self.stamp_coloured(inside).mean()) if inside.size else 0.0
+
+def _share_inside(coloured: np.ndarray, quad: np.ndarray) -> float:
+    """The share of a quad's bounding box that the colour mask covers."""
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int).clip(0)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    inside = coloured[y0:y1, x0:x1]
+    return float(inside.mean()) if inside.size else 0.0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -438,6 +439,19 @@ def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
     return compare_backends(model, out, long_side)
 
 
+def median_ms(call: Callable[[], object], runs: int, warmup: int = 3) -> float:
+    """Median wall time of `call` over `runs` calls, after `warmup` untimed ones (TorchScript
+    optimises on its first calls)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times))
+
+
 def compare_backends(model: MarkNet, out: Path, long_side: int, runs: int = 30,
                      threads: int = 2) -> dict[str, float]:
     """Both backends on the same input with the same number of threads (the service's)."""
@@ -468,14 +482,7 @@ def _compare_backends(model: MarkNet, out: Path, long_side: int, runs: int,
     for name, run in (("onnxruntime", lambda: session.run(None, {"image": batch})),
                       ("torchscript", lambda: scripted(torch.from_numpy(batch)))):
         with torch.inference_mode():
-            for _ in range(3):
-                run()
-            times = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                run()
-                times.append((time.perf_counter() - started) * 1000)
-        timings[f"{name}_median_ms"] = round(float(np.median(times)), 2)
+            timings[f"{name}_median_ms"] = round(median_ms(run, runs), 2)
     timings["onnx_max_abs_diff"] = float(np.abs(from_onnx - reference).max())
     timings["torchscript_max_abs_diff"] = float(np.abs(from_script - reference).max())
     return timings

@@ -54,7 +54,8 @@ from models.watermark import (
     FeatureHead,
     HeadEnsemble,
 )
-from training.train_watermark import first_cached, loss_fn, metrics_at, threshold_for
+from training.train_watermark import (
+    first_cached, loss_fn, median_ms, metrics_at, threshold_for)
 
 console = Console()
 
@@ -403,17 +404,9 @@ def backend_timings(head: torch.nn.Module, onnx_file: Path, example: torch.Tenso
                      "torchscript": lambda: traced(example).numpy()}
             timings: dict[str, float] = {}
             for name, call in calls.items():
-                output = call()
-                for _ in range(3):
-                    call()  # warm-up: TorchScript optimises on its first calls
-                times = []
-                for _ in range(runs):
-                    started = time.perf_counter()
-                    call()
-                    times.append((time.perf_counter() - started) * 1000)
-                timings[f"{name}_median_ms"] = round(float(np.median(times)), 3)
                 short = "onnx" if name == "onnxruntime" else name
-                timings[f"{short}_max_abs_diff"] = float(np.abs(output - reference).max())
+                timings[f"{short}_max_abs_diff"] = float(np.abs(call() - reference).max())
+                timings[f"{name}_median_ms"] = round(median_ms(call, runs), 3)
     finally:
         torch.set_num_threads(threads)
     return timings
