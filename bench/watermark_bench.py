@@ -42,6 +42,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -54,7 +55,7 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from datasets import sample_photos
-from datasets.watermarks import WatermarkSynth, burned_in_phi_sample
+from datasets.watermarks import PHI_FORMS, WatermarkSynth, burned_in_phi_sample
 from models.checks.phi_image import PhiImageCheck
 from models.checks.watermark import WatermarkCheck
 from models.ocr import read_text
@@ -72,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--marked", type=int, default=150)
     parser.add_argument("--clean", type=int, default=150)
     parser.add_argument("--phi", type=int, default=100)
+    parser.add_argument("--phi-forms", choices=PHI_FORMS, default="standard", help=(
+        "how the burned-in identifiers are written: the standard forms (every earlier figure) "
+        "or the wide set (bare names, capitals, two-line cards, month names, dotted dates, "
+        "yellow and red stamps, names the standard set never uses), with recall by form"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--split", choices=("test", "val", "train"), default="test", help=(
         "backgrounds: the held-out test photos (the figures), the validation photos, on "
@@ -224,14 +229,54 @@ def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
     rows = []
     photos = sample_photos.split(args.split, args.photo_set)
     for index in tqdm(range(args.phi), desc=f"burned-in PHI photos {label}".strip()):
-        sample = burned_in_phi_sample(photos, args.seed, index, long_side=1400)
+        sample = phi_sample(args, photos, index)
         photo = as_photo(sample.image, index, args.upload_side, phi_image.context.settings)
         started = time.perf_counter()
         findings = phi_image.text_findings(photo)
         timings[f"phi photos total {label}".strip()].append((time.perf_counter() - started) * 1000)
         kind = ("date_stamp", "name_label", "wristband", "chart_sticker", "dob_label")[index % 5]
-        rows.append({"kind": kind, "found": bool(findings)})
+        rows.append({"kind": kind, "form": sample.phi_form, "found": bool(findings)})
     return rows
+
+
+def phi_sample(args, photos, index: int):
+    return burned_in_phi_sample(photos, args.seed, index, long_side=1400, forms=args.phi_forms)
+
+
+def phi_groups(rows) -> list[tuple[str, Callable[[dict], bool]]]:
+    """The rows of the PHI table: every photo, each kind, and (in the wide set) each form."""
+    groups = [("all burned-in", lambda r: True)]
+    for kind in sorted({r["kind"] for r in rows}):
+        groups.append((kind, lambda r, kind=kind: r["kind"] == kind))
+        forms = sorted({r["form"] for r in rows if r["kind"] == kind} - {"standard"})
+        groups += [(f"  {kind}: {form}",
+                    lambda r, kind=kind, form=form: r["kind"] == kind and r["form"] == form)
+                   for form in forms]
+    return groups
+
+
+def missed_phi_sheet(args, rows, path: Path, limit: int = 20) -> int:
+    """A contact sheet of the burned-in photos the shipped check missed, captioned with the
+    index, kind and form (the drawn text is synthetic, never a patient's)."""
+    missed = [i for i, r in enumerate(rows) if not r["found"]][:limit]
+    if not missed:
+        return 0
+    photos = sample_photos.split(args.split, args.photo_set)
+    sheet = Image.new("RGB", (SHEET_COLUMNS * TILE[0], -(-len(missed) // SHEET_COLUMNS) * TILE[1]),
+                      "white")
+    for position, index in enumerate(missed):
+        sample = phi_sample(args, photos, index)
+        image = Image.fromarray(sample.image)
+        room = (TILE[0] - 4, TILE[1] - CAPTION - 4)
+        image.thumbnail(room)
+        tile = Image.new("RGB", (room[0], room[1] + CAPTION), "white")
+        tile.paste(image, (0, CAPTION))
+        ImageDraw.Draw(tile).text((2, 4), f"#{index} {rows[index]['kind']}: {rows[index]['form']}",
+                                  fill=(0, 0, 0))
+        sheet.paste(tile, ((position % SHEET_COLUMNS) * TILE[0],
+                           (position // SHEET_COLUMNS) * TILE[1]))
+    sheet.save(path)
+    return len(missed)
 
 
 def phi_variants(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict]]:
@@ -545,26 +590,27 @@ def main(argv: list[str] | None = None) -> int:
         console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
         console.print(table)
 
-    phi_table = Table(title="phi_image: identifiers burned into held-out photos (recall)")
+    phi_table = Table(title=f"phi_image: identifiers burned into held-out photos, "
+                            f"{args.phi_forms} forms (recall)")
     phi_table.add_column("set")
     by_size = {f"{shipped_size} (shipped)": phi_rows, **other_sizes}
     for name in by_size:
         phi_table.add_column(f"OCR {name}", justify="right")
     phi_figures: dict[str, dict] = {name: {} for name in by_size}
-    kinds = sorted({r["kind"] for r in phi_rows})
-    for kind in [None, *kinds]:
+    for group, member in phi_groups(phi_rows):
         cells = []
         for name, size_rows in by_size.items():
-            chosen = [r["found"] for r in size_rows if kind is None or r["kind"] == kind]
-            phi_figures[name][f"recall {kind or 'all'}"] = sum(chosen) / max(1, len(chosen))
+            chosen = [r["found"] for r in size_rows if member(r)]
+            key = "all" if group == "all burned-in" else group.strip()  # the JSON's keys
+            phi_figures[name][f"recall {key}"] = sum(chosen) / max(1, len(chosen))
             cell = f"{sum(chosen) / max(1, len(chosen)):.3f}"
-            if kind is None:  # the figure the target is set on: with its 95 % interval
+            if group == "all burned-in":  # the figure the target is set on: with its interval
                 low, high = wilson_interval(sum(chosen), len(chosen))
                 phi_figures[name]["recall all interval_95"] = (low, high)
                 cell += f" ({low:.2f}-{high:.2f})"
             cells.append(cell)
-        count = sum(1 for r in phi_rows if kind is None or r["kind"] == kind)
-        phi_table.add_row(f"{kind or 'all burned-in'} (n={count})", *cells)
+        count = sum(1 for r in phi_rows if member(r))
+        phi_table.add_row(f"{group} (n={count})", *cells)
     clean = [r["phi_flagged"] for r in rows if r["label"] == 0]
     fp_rate = sum(clean) / max(1, len(clean))
     phi_figures["false_positive_rate_unmarked"] = fp_rate
@@ -591,6 +637,9 @@ def main(argv: list[str] | None = None) -> int:
          "fail_at": watermark.settings.fail_at, "shipped_version": watermark.detector.ref.version,
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
+    missed_phi = missed_phi_sheet(args, phi_rows, args.out / "phi_missed.png")
+    if missed_phi:
+        console.print(f"burned-in photos missed ({missed_phi}): {args.out / 'phi_missed.png'}")
     if rows:
         plot_roc(rows, args.out / "watermark_roc.png")
         drawn = missed_sheet(rows, bench_synth(args.split, args.seed, args.photo_set),

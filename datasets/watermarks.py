@@ -76,6 +76,7 @@ class Sample:
     negatives: list[str]
     background: str
     phi_texts: list[str] = field(default_factory=list)
+    phi_form: str = ""
 
     @property
     def label(self) -> int:
@@ -696,33 +697,50 @@ def _skin_marking(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
 # ---------------------------------------------------------------- burned-in identifiers
 
 PHI_KINDS = ("date_stamp", "name_label", "wristband", "chart_sticker", "dob_label")
+# "standard": the forms every earlier figure was measured on. "wide": the same five kinds in
+# more of the forms real photos show (a bare name, capitals, two-line cards, month names,
+# dotted dates, yellow and red stamps) and with names the standard set never uses; its own
+# random stream, so the standard set stays what it was.
+PHI_FORMS = ("standard", "wide")
+STAMP_COLOURS = {"orange": (255, 150, 30), "yellow": (255, 214, 40), "red": (250, 72, 48)}
 
 
 def burned_in_phi_sample(photos: list[sample_photos.SamplePhoto], seed: int, index: int,
-                         long_side: int = 1280) -> Sample:
-    """A photo with an identifier burned into its pixels; `phi_texts` holds what was drawn."""
-    rng = np.random.default_rng([seed, index, 7])
+                         long_side: int = 1280, forms: str = "standard") -> Sample:
+    """A photo with an identifier burned into its pixels; `phi_texts` holds what was drawn and
+    `phi_form` which form of its kind it is."""
+    if forms not in PHI_FORMS:
+        raise ValueError(f"forms is one of {', '.join(PHI_FORMS)}, not {forms!r}")
+    rng = np.random.default_rng([seed, index, 7 if forms == "standard" else 8])
     photo = photos[int(rng.integers(len(photos)))]
     canvas = Image.fromarray(background(sample_photos.load(photo.name), rng, long_side))
     kind = PHI_KINDS[index % len(PHI_KINDS)]
-    text = _phi_text(kind, rng)
+    text, form = (_phi_text(kind, rng), "standard") if forms == "standard" else \
+        _wide_phi_text(kind, rng)
+    stamp_colour = STAMP_COLOURS["orange"]
+    if forms == "wide" and kind == "date_stamp":
+        colour_name = str(rng.choice(list(STAMP_COLOURS)))
+        stamp_colour, form = STAMP_COLOURS[colour_name], f"{form} {colour_name}"
     width, height = canvas.size
     size = int(min(width, height) * rng.uniform(0.028, 0.05))
-    if kind == "date_stamp":  # a camera's orange stamp in the bottom-right corner
+    if kind == "date_stamp":  # a camera's stamp in the bottom-right corner
         face = font(str(rng.choice(MONOSPACE)), size)
         draw = ImageDraw.Draw(canvas)
         box = draw.textbbox((0, 0), text, font=face)
         x = width - (box[2] - box[0]) - int(width * 0.04)
         y = height - (box[3] - box[1]) - int(height * 0.05)
-        draw.text((x, y), text, font=face, fill=(255, 150, 30))
+        draw.text((x, y), text, font=face, fill=stamp_colour)
     else:  # a paper label or band in view: dark text on a light card, anywhere
         face = font(str(rng.choice(["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf"])),
                     size)
-        probe = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=face)
+        spacing = size // 3  # between the lines of a two-line card
+        probe = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=face,
+                                                                 spacing=spacing)
         card = Image.new("RGBA", (probe[2] + size, probe[3] + size),
                          tuple(int(v) for v in rng.choice([[250, 250, 245], [255, 255, 255],
                                                            [235, 245, 255]])) + (255,))
-        ImageDraw.Draw(card).text((size // 2, size // 3), text, font=face, fill=(20, 20, 30, 255))
+        ImageDraw.Draw(card).text((size // 2, size // 3), text, font=face,
+                                  fill=(20, 20, 30, 255), spacing=spacing)
         card = _fit(card.rotate(float(rng.uniform(-8, 8)), expand=True,
                                 resample=Image.Resampling.BICUBIC), (int(width * 0.9), height))
         x = int(rng.integers(0, max(1, width - card.width)))
@@ -732,7 +750,7 @@ def burned_in_phi_sample(photos: list[sample_photos.SamplePhoto], seed: int, ind
         canvas = canvas.convert("RGB")
     canvas = finish(canvas, rng, (80, 95))
     return Sample(np.asarray(canvas), np.zeros((height, width), np.float32), [], [], photo.name,
-                  phi_texts=[text])
+                  phi_texts=[text], phi_form=form)
 
 
 def _phi_text(kind: str, rng: np.random.Generator) -> str:
@@ -751,3 +769,55 @@ def _phi_text(kind: str, rng: np.random.Generator) -> str:
     if kind == "chart_sticker":
         return f"MRN {rng.integers(10_000_000, 99_999_999)}  {given} {surname}"
     return f"DOB: {rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1940, 2005)}"
+
+
+# Names the standard set never draws, so that a bare name tests the NER, not a list it was
+# tuned on.
+_WIDE_SURNAMES = ("Adeyemi", "Pham", "Krishnan", "Keane", "Volkov", "Mensah", "Duarte",
+                  "Takahashi", "Karimi", "Nowak", "Dubois", "Begay", "Rahimi", "Costa",
+                  "Boateng", "Lindqvist", "Herrera", "O'Connell")
+_WIDE_GIVEN = ("Ngozi", "Thanh", "Ravi", "Siobhan", "Dmitri", "Kwame", "Ines", "Jun", "Leila",
+               "Tomasz", "Chloe", "Aiyana", "Hamid", "Beatriz", "Kofi", "Astrid", "Camila",
+               "Declan")
+
+
+def _wide_phi_text(kind: str, rng: np.random.Generator) -> tuple[str, str]:
+    """(text, form) for the wide set: each form a way such a label is written in practice."""
+    given, surname = str(rng.choice(_WIDE_GIVEN)), str(rng.choice(_WIDE_SURNAMES))
+    initial = str(rng.choice(list("ABCDEFGHJKLMNPRST")))
+    month, day, year = int(rng.integers(1, 13)), int(rng.integers(1, 29)), int(rng.integers(2018, 2027))
+    birth = f"{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1940, 2005)}"
+    month_name = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
+                  "DEC")[month - 1]
+    record = f"{rng.integers(1_000_000, 9_999_999)}"
+    forms = {
+        "date_stamp": {
+            "dotted": f"{year}.{month:02d}.{day:02d}",
+            "day first": f"{day:02d}.{month:02d}.{year}",
+            "month name": f"{month_name} {day:02d} {year}",
+            "day month name": f"{day:02d} {month_name} {year}",
+        },
+        "name_label": {
+            "bare name": f"{given} {surname}",
+            "capitals": f"{given.upper()} {surname.upper()}",
+            "middle initial": f"{given} {initial}. {surname}",
+            "labelled capitals": f"PATIENT: {surname.upper()}, {given.upper()}",
+            "name over DOB": f"{given} {surname}\nDOB {birth}",
+        },
+        "wristband": {
+            "name and MRN": f"{surname.upper()}, {given.upper()}  MRN {record}",
+            "two lines": f"{surname.upper()}, {given.upper()}\nDOB: {birth}  MR# {record}",
+        },
+        "chart_sticker": {
+            "MR#": f"MR# {record}",
+            "account and name": f"Acct# {record}  {given} {surname}",
+            "name and DOS": f"{surname}, {given}  DOS {month:02d}/{day:02d}/{year}",
+        },
+        "dob_label": {
+            "month name": f"DOB {day:02d} {month_name} {rng.integers(1940, 2005)}",
+            "dotted": f"D.O.B. {birth}",
+            "born": f"Born {rng.integers(1940, 2005)}-{month:02d}-{day:02d}",
+        },
+    }[kind]
+    form = str(rng.choice(list(forms)))
+    return forms[form], form

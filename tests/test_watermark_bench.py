@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench import watermark_bench
 from datasets import sample_photos
+from datasets.watermarks import burned_in_phi_sample
 from moderation.settings import Settings
 
 
@@ -36,6 +37,24 @@ def test_a_burned_in_phi_run_alone_prints_its_recall(tmp_path, capsys) -> None: 
     assert set(shipped) >= {"recall date_stamp", "recall name_label", "recall wristband"}
     assert "burned-in (n=5)" in capsys.readouterr().out
     assert not (tmp_path / "watermark_roc.png").exists()
+
+
+def test_the_wide_phi_forms_are_their_own_seeded_set(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    photos = sample_photos.split("val")
+    first, again = (burned_in_phi_sample(photos, 7, 1, 640, forms="wide") for _ in range(2))
+    assert np.array_equal(first.image, again.image) and first.phi_form == again.phi_form
+    standard = burned_in_phi_sample(photos, 7, 1, 640)
+    assert standard.phi_form == "standard" and first.phi_form != "standard"
+    assert not np.array_equal(standard.image, first.image)  # its own random stream
+    with pytest.raises(ValueError, match="forms is one of standard, wide"):
+        burned_in_phi_sample(photos, 7, 1, 640, forms="narrow")
+    assert watermark_bench.main(["--marked", "0", "--clean", "0", "--phi", "5", "--phi-forms",
+                                 "wide", "--det-sizes", "", "--out", str(tmp_path)]) == 0
+    shipped = json.loads((tmp_path / "watermark_bench.json").read_text())["phi_image"][
+        "det512 (shipped)"]
+    by_form = [key for key in shipped if key.startswith("recall name_label: ")]
+    assert len(by_form) == 1 and "recall all" in shipped
+    assert "wide forms" in capsys.readouterr().out
 
 
 def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
