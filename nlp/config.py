@@ -34,6 +34,12 @@ class PhiDetectorOptions(BaseModel):
         description="the surgeon's own names: reported with category 'author', not as patient PHI")
     practice_names: list[str] = Field(
         default_factory=list, description="the surgeon's practice names: category 'author'")
+    name_lines: bool = Field(
+        True, description="a line that is only a name (two or three name-shaped words, one at "
+        "least no English word) is a PERSON: labels, cards and wristbands in photos")
+    credentials: list[str] = Field(
+        default_factory=lambda: ["MD", "DO", "PhD", "FACS"],
+        description="a name line holding one of these is a clinician's signature, not a patient")
     clinician_titles: list[str] = Field(
         default_factory=lambda: ["Dr", "Dr.", "Doctor", "Prof", "Prof."],
         description="a PERSON right after one of these is a clinician, not the patient")

@@ -30,7 +30,7 @@ from nlp.config import PhiDetectorOptions
 from nlp.context import WindowContextEnhancer
 from nlp.engine import PhiNlpEngine, quiet_presidio_logs
 from nlp.entities import AUTHOR, FROM_PRESIDIO, PATIENT, PHI_ENTITIES
-from nlp.recognizers import author_names, clinical_recognizers
+from nlp.recognizers import NameLineRecognizer, author_names, clinical_recognizers
 
 # The public suffix list that ships inside tldextract; never fetched (no network here).
 OFFLINE_TLD_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -134,7 +134,8 @@ def presidio_recognizers() -> list:
 
 class PresidioPhiDetector:
     name = "phi-text"
-    RULES_VERSION = "1.1"  # 1.1: "Surname, Given" label lines
+    RULES_VERSION = "1.2"  # 1.1: "Surname, Given" label lines; 1.2: months in capitals,
+    # "PATIENT: SURNAME, GIVEN", year-first dotted dates, lines that are only a name
 
     def __init__(self, options: PhiDetectorOptions) -> None:
         quiet_presidio_logs()
@@ -149,6 +150,9 @@ class PresidioPhiDetector:
         for recognizer in presidio_recognizers() + clinical_recognizers(regions) + author_names(
                 options.author_names, options.practice_names):
             registry.add_recognizer(recognizer)
+        if options.name_lines and nlp_engine.known_words.available:
+            registry.add_recognizer(NameLineRecognizer(nlp_engine.known_words.__contains__,
+                                                       options.credentials))
         for recognizer in registry.recognizers:
             extra = self._extra_context(recognizer.supported_entities)
             if extra:

@@ -25,8 +25,13 @@ ID_VALUE = (r"(?-i:(?=[A-Z0-9\-./ ]{0,25}\d)[A-Z0-9]"
 # Between a label and its value: "MRN: ", "number is ", "no. ", "#", "ID -".
 LABEL_GAP = r"(?:\s*(?:number|num|no|nr|id|ID|#|code)\b\.?)?\s*(?:[:#=\-]\s*)?(?:(?:is|was|of)\s+)?"
 
-MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_MONTH_NAMES = (r"Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+                r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?")
+# Capitalised or in capitals ("NOV 27 2026" on a camera stamp, "DOB 12 MAR 1975" on a band).
+MONTHS = rf"(?:{_MONTH_NAMES}|{_MONTH_NAMES.upper()})"
+# In capitals, as records and cameras print them, run together or not: 03JUL1941, 27 NOV '26.
+# OCR reads a capital O as a zero ("0CT", "N0V").
+MONTHS_CAPS_OCR = r"(?:JAN|FEB|MAR|APR|MAY|JUNE?|JULY?|AUG|SEPT?|[O0]CT|N[O0]V|DEC)"
 DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 YEAR = r"(?:1[89]\d\d|20\d\d)"
 STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|"
@@ -35,6 +40,10 @@ STREET_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|
 US_STATES = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|"
              r"MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)")
 CAPITALISED = r"[A-Z][a-z'’\-]+"
+# One word of a name, capitalised or in capitals: Okafor, McKay, O'Connell, DOE, O'CONNELL.
+# Separators only between letters, so that a long run of them cannot backtrack.
+NAME_WORD = (r"(?:(?:Mc|Mac|[OD]['’])?[A-Z][a-z]+(?:['’\-][A-Z]?[a-z]+)*"
+             r"|(?:[OD]['’])?[A-Z]{2,}(?:['’\-][A-Z]+)*)")
 OVER_89 = r"(?:9\d|1[01]\d)"
 
 
@@ -205,10 +214,17 @@ def dates() -> ShapeRecognizer:
         Shape("numeric_short_year", r"(?<![\d/.\-])(?:\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2})(?![\d/\-]|\.\d)",
               0.7, validate=_plausible_numeric_date),
         Shape("iso", r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b", 0.8),
+        # Year first with dots or slashes, as Asian and camera formats write it: 2026.11.27.
+        Shape("year_first", r"(?<![\w./\-])(?:19|20)\d\d([./])(?:0?[1-9]|1[0-2])\1"
+              r"(?:0?[1-9]|[12]\d|3[01])(?![\d]|\.\d)", 0.8),
         Shape("month_year_numeric", r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d\b", 0.6),
         Shape("month_day", rf"\b{MONTHS}\.?\s+{DAY}\b(?:,?\s+{YEAR}\b)?", 0.85),
         Shape("day_month", rf"\b{DAY}\s+(?:of\s+)?{MONTHS}\b\.?(?:,?\s+{YEAR}\b)?", 0.85),
         Shape("month_year", rf"\b{MONTHS}\.?,?\s+(?:of\s+)?{YEAR}\b", 0.75),
+        Shape("day_month_caps", rf"(?<![\dA-Za-z])(?:0?[1-9]|[12]\d|3[01])\s*{MONTHS_CAPS_OCR}"
+              rf"\s*'?(?:19|20)?\d\d(?!\d)", 0.85),
+        Shape("month_day_caps", rf"(?<![\dA-Za-z]){MONTHS_CAPS_OCR}\s*(?:0?[1-9]|[12]\d|3[01])"
+              rf"(?:,?\s*'?(?:19|20)?\d\d)?(?!\d)", 0.8),
         Shape("labelled_month", rf"(?i:\b(?:in|on|since|during|until|by|early|late|mid-?|"
               rf"end of|beginning of|DOB|DOS|born)\s+)(?P<value>{MONTHS}\b)(?!\s+\d)", 0.55),
     ], name="ClinicalDateRecognizer",
@@ -239,16 +255,21 @@ def person_names(regions: Iterable[str] = ()) -> ShapeRecognizer:
     `regions`: countries and states, which after a comma make a place ("Austin, Texas"), not
     "Surname, Given"."""
     places = {region.lower() for region in regions}
+
+    def not_a_place(value: str) -> bool:
+        return "," not in value or value.split(",", 1)[1].strip().lower() not in places
+
     name = rf"{CAPITALISED}(?:\s+(?:[A-Z]\.\s+)?{CAPITALISED}){{0,2}}"
     relation = (r"(?:husband|wife|son|daughter|mother|father|mom|dad|sister|brother|partner|"
                 r"spouse|fianc[ée]e?|boyfriend|girlfriend|aunt|uncle|niece|nephew|grandmother|"
                 r"grandfather|grandson|granddaughter|cousin|caregiver|guardian|friend|"
                 r"employer|boss|neighbou?r|twin)")
     initials = r"(?:[A-Z]\.\s?){2,3}|[A-Z]{2,3}\b"
-    # Separators only between letters, so that a long run of them cannot backtrack.
-    word = r"(?:(?:Mc|Mac|[OD]['’])?[A-Z][a-z]+(?:['’\-][A-Z]?[a-z]+)*|[A-Z]{2,}(?:['’\-][A-Z]+)*)"
+    word = NAME_WORD
     label_name = (rf"{word}(?: {word})?,[ \t]*(?!{US_STATES}\b){word}"  # not "Boston, MA"
                   rf"(?:[ \t]+(?:[A-Z]\.?|{word}))?")
+    # After a name label, a name may also come as a label prints it: "SMITH, JANE".
+    labelled = rf"(?:{label_name}|{name})"
     return ShapeRecognizer("PERSON", [
         Shape("title", rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Mister)\.?\s+(?P<value>{name})", 0.85),
         Shape("relation", rf"(?i:\b(?:her|his|their|patient's|pt's|the)\s+{relation}),?\s+"
@@ -256,20 +277,47 @@ def person_names(regions: Iterable[str] = ()) -> ShapeRecognizer:
         Shape("named", rf"\b(?:named|called|goes by|name is|nee|née)\s+(?P<value>{name})", 0.8),
         Shape("label", rf"(?i:\b(?:patient name|pt name|name|full name|emergency contact|"
               rf"next of kin|contact person|signed by patient|patient signature)\s*[:\-]\s*)"
-              rf"(?P<value>{name})", 0.85),
+              rf"(?P<value>{labelled})", 0.85, validate=not_a_place),
         Shape("patient_name", rf"(?i:\b(?:patient|pt\.?|client|our patient|subject)\s*[:,]?\s+)"
               rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED})", 0.75),
+        # With a colon, the label is a form's field ("PATIENT: SMITH, JANE"); without one,
+        # "patient ID, DOB verified" would read as a name.
+        Shape("patient_label", rf"(?i:\b(?:patient|pt\.?|client)\s*:\s*)(?P<value>{label_name})",
+              0.8, validate=not_a_place),
         Shape("name_then_identifier", rf"(?P<value>{CAPITALISED}\s+(?:[A-Z]\.\s+)?{CAPITALISED}),?\s+"
               rf"\(?(?:MRN|DOB|D\.O\.B|born|aged?|chart|\d{{1,3}}(?:-year| ?y/?o\b))", 0.75),
         # A label or wristband line that is only "Surname, Given" ("Okafor, Elena", "DOE,
         # JANE"): the small NER model misses a third of them (bench/watermark_bench.py).
         Shape("surname_comma_given", rf"(?m)^[ \t]*(?P<value>{label_name})[ \t]*$", 0.75,
-              validate=lambda value: value.split(",", 1)[1].strip().lower() not in places),
+              validate=not_a_place),
         Shape("initials", rf"(?i:\b(?:patient|pt\.?|client|initials|case of|subject)\s*[:,]?\s+)"
               rf"(?P<value>{initials})", 0.6),
         Shape("initials_with_age", r"\b(?P<value>(?:[A-Z]\.){2,3}|[A-Z]{2,3}\b)(?=,?\s+(?:is\s+)?"
               r"(?:an?\s+)?\(?\d{1,3}\s*(?:-|\s)?(?:year|yo|y/o|[MF]\b))", 0.7),
     ], name="PatientNameRecognizer")
+
+
+class NameLineRecognizer(ShapeRecognizer):
+    """A line that is only a name, as a label, a card or a wristband shows one ("Tomasz
+    Herrera", "KOFI PHAM", "Siobhan A. Keane"): two or three name-shaped words, at least one of
+    them no English word (`is_word`: the language model's own word tables), none of them a
+    credential ("Kofi Pham MD" signs a mark). spaCy's small NER misses names it has not seen
+    and names in capitals (bench/watermark_bench.py --phi-forms wide)."""
+
+    def __init__(self, is_word: Callable[[str], bool], credentials: Iterable[str] = (),
+                 score: float = 0.7) -> None:
+        self.is_word = is_word
+        self.credentials = {c.lower().rstrip(".") for c in credentials}
+        line = (rf"(?m)^[ \t]*(?P<value>{NAME_WORD}(?:[ \t]+[A-Z]\.)?[ \t]+{NAME_WORD}"
+                rf"(?:[ \t]+{NAME_WORD})?)[ \t]*$")
+        super().__init__("PERSON", [Shape("name_line", line, score, validate=self._a_name)],
+                         name="NameLineRecognizer")
+
+    def _a_name(self, value: str) -> bool:
+        words = [w for w in re.split(r"[\s.]+", value) if len(w) > 1]
+        if any(w.lower() in self.credentials for w in words):
+            return False
+        return not all(self.is_word(re.sub(r"['’]", "", w)) for w in words)
 
 
 def street_addresses() -> ShapeRecognizer:

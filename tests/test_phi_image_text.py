@@ -61,6 +61,21 @@ def test_a_name_label_in_view_fails_with_its_box_and_text(check: PhiImageCheck) 
     assert text["text"][span["start"]:span["end"]].endswith("Lopez")
 
 
+@pytest.mark.parametrize(("text", "entity"), [
+    ("TOMASZ HERRERA", "PERSON"),  # a bare name in capitals: the NER alone misses it
+    ("PATIENT: O'CONNELL, CAMILA", "PERSON"),
+    ("DOB 03JUL1941", "DATE"),  # a record's compact date in capitals
+])
+def test_labels_as_records_print_them_fail(check: PhiImageCheck, text: str, entity: str) -> None:
+    observation = check.observe(photo_of(labelled(text)))
+    assert observation.score >= check.settings.fail_at
+    assert [box.label for box in observation.evidence.boxes] == [entity]
+
+
+def test_a_caption_of_english_words_on_a_card_is_no_name(check: PhiImageCheck) -> None:
+    assert check.observe(photo_of(labelled("LEFT OBLIQUE VIEW"))).score == 0.0
+
+
 def test_a_burned_in_camera_date_counts(check: PhiImageCheck) -> None:
     image = labelled("03/12/2024 14:32", at=(760, 1100), size=36, on_card=False)
     observation = check.observe(photo_of(image))

@@ -19,7 +19,7 @@ from moderation.schemas import Action, Destination, Verdict
 from moderation.settings import Settings
 from nlp.allow_list import AllowList
 from nlp.engine import ModelNotInstalled
-from nlp.recognizers import person_names
+from nlp.recognizers import NameLineRecognizer, person_names
 from tests.conftest import post_score, submission_json
 from tests.test_cli import run_cli
 
@@ -109,6 +109,7 @@ HARD_NEGATIVES = [
     ("year alone", "Before photos from 2019, after photos from 2023."),
     ("clinician", "Anesthesia by Dr. Patel; referred by Dr. Nguyen."),
     ("place above state", "She flew in from Texas for surgery; her sister lives in Canada."),
+    ("field names", "Patient ID, DOB verified at check-in."),
 ]
 
 
@@ -134,12 +135,39 @@ def test_a_label_line_of_surname_comma_given_is_a_name(detector, line: str,
     assert ("PERSON", line) not in found(detector, f"Ask {line} later.", "ocr")  # a line only
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    ("TOMASZ HERRERA", [("PERSON", "TOMASZ HERRERA")]),  # capitals: the NER misses them
+    ("Tomasz Herrera", [("PERSON", "Tomasz Herrera")]),  # a name the NER has not seen
+    ("DECLAN O'CONNELL", [("PERSON", "DECLAN O'CONNELL")]),
+    ("Siobhan A. Keane", [("PERSON", "Siobhan A. Keane")]),
+    ("PATIENT: O'CONNELL, CAMILA", [("PERSON", "O'CONNELL, CAMILA")]),
+    ("LEFT OBLIQUE", []),  # English words, not a name
+    ("Breast Augmentation", []),
+    ("DOB 03JUL1941", [("DATE", "03JUL1941")]),
+    ("19 0CT 2022", [("DATE", "19 0CT 2022")]),  # OCR's zero for the O of OCT
+    ("NOV 27 2026", [("DATE", "NOV 27 2026")]),
+    ("2026.11.27", [("DATE", "2026.11.27")]),
+    ("v2026.1.15 firmware", []),  # a version, not a date
+])
+def test_labels_and_stamps_as_photos_show_them(detector, line: str, expected: list) -> None:
+    assert found(detector, f"{line}\n", "ocr") == expected
+
+
+def test_a_name_line_with_a_credential_signs_a_mark() -> None:
+    lines = NameLineRecognizer(lambda word: False, ["MD", "FACS"])
+    assert [r.entity_type for r in lines.analyze("Kofi Pham\n", ["PERSON"])] == ["PERSON"]
+    assert lines.analyze("Kofi Pham MD\n", ["PERSON"]) == []
+    assert lines.analyze("Ask Kofi Pham later\n", ["PERSON"]) == []  # four words: a sentence
+    every_word = NameLineRecognizer(lambda word: True)
+    assert every_word.analyze("Grace Baker\n", ["PERSON"]) == []  # the NER's to find
+
+
 @pytest.mark.parametrize("run", ["A-" * 10_000, "Ab-" * 6_000 + ", Cd", "AB-" * 6_000,
                                  "Ab " * 6_000 + ", Cd", "1-" * 10_000])
 def test_a_long_run_of_name_like_pieces_stays_cheap(run: str) -> None:
     """Every name shape is matched against each 20,000-character note: none may backtrack
     (the "Surname, Given" shape once took a second on "A-A-A-...")."""
-    for shape, regex in person_names().shapes:
+    for shape, regex in person_names().shapes + NameLineRecognizer(lambda word: False).shapes:
         started = time.perf_counter()
         list(regex.finditer(run))
         assert time.perf_counter() - started < 0.05, shape.name
