@@ -40,12 +40,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.ocr import OcrEngine, TextFeatures, TextRegion, region_of
 from moderation.intake import TRANSPOSING_ORIENTATIONS, camera_frame, upright_points
 from models.text_features import channels_of
+from nlp.recognizers import MONTHS, MONTHS_CAPS_OCR
 
 # Dates as cameras print them, once the OCR has read them, in three forms:
 # 03/12/2024 or 2024-03-12 or 12.03.24, with any time run straight into it ("03/25/20241747");
-# '19 03 12 or 190312 (year, month, day; apostrophe and spaces optional).
+# '19 03 12 or 190312 (year, month, day; apostrophe and spaces optional); a month's name.
 _SEPARATED = re.compile(r"(?<!\d)(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{2,4})")
 _RUN = re.compile(r"(?<![\d/.\-])'?(\d{2})[ .]?(\d{2})[ .]?(\d{2})(?![\d/.\-])")
+# NOV 27 2026, 27 NOV '26, 27NOV2026: a month's name, in capitals or not, beside its day.
+_MONTH = rf"(?:{MONTHS}|{MONTHS_CAPS_OCR})"
+_NAMED = re.compile(rf"(?<![A-Za-z\d])(?:{_MONTH}\.?[ .]*(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+                    rf"|(?:0?[1-9]|[12]\d|3[01])[ .]*{_MONTH}(?![a-z]))(?:[ .,]*'?\d{{2,4}})?"
+                    rf"(?!\d)")
 _SEPARATORS = "/.-"
 
 
@@ -261,6 +267,9 @@ def stamp_dates(text: str) -> list[tuple[int, int]]:
         year, month, day = (int(group) for group in match.groups())
         if 1 <= month <= 12 and 1 <= day <= 31 and not any(
                 start < match.end() and end > match.start() for start, end in found):
+            found.append(match.span())
+    for match in _NAMED.finditer(text):
+        if not any(start < match.end() and end > match.start() for start, end in found):
             found.append(match.span())
     return sorted(found)
 

@@ -82,6 +82,12 @@ def photo_of(image: np.ndarray, orientation: int = 1) -> PreparedPhoto:
     ("555-1234", []),
     ("12/16", []),  # day and month without a year
     ("13/45/2020", []),
+    ("NOV 27 2026", ["NOV 27 2026"]),  # a month's name, before or after its day
+    ("27 NOV '26", ["27 NOV '26"]),
+    ("080CT 2020", ["080CT 2020"]),  # OCR's zero for the O of OCT, the space lost
+    ("Mar. 3, 2024", ["Mar. 3, 2024"]),
+    ("MARCH", []),  # a month alone
+    ("Nov 2026", []),  # a month and a year: no day
 ])
 def test_dates_as_cameras_print_them_and_ocr_reads_them(text: str, expected: list[str]) -> None:
     assert [text[start:end] for start, end in stamp_dates(text)] == expected
