@@ -38,8 +38,10 @@ class PhiDetectorOptions(BaseModel):
         True, description="a line that is only a name (two or three name-shaped words, one at "
         "least no English word) is a PERSON: labels, cards and wristbands in photos")
     credentials: list[str] = Field(
-        default_factory=lambda: ["MD", "DO", "PhD", "FACS"],
-        description="a name line holding one of these is a clinician's signature, not a patient")
+        default_factory=lambda: ["MD", "DO", "PhD", "FACS", "FRCS", "MBBS", "DDS", "DMD", "RN",
+                                 "NP"],
+        description="a name line holding one of these (as written) is a clinician's signature, "
+        "not a patient")
     clinician_titles: list[str] = Field(
         default_factory=lambda: ["Dr", "Dr.", "Doctor", "Prof", "Prof."],
         description="a PERSON right after one of these is a clinician, not the patient")

@@ -307,7 +307,7 @@ class NameLineRecognizer(ShapeRecognizer):
     def __init__(self, is_word: Callable[[str], bool], credentials: Iterable[str] = (),
                  score: float = 0.7) -> None:
         self.is_word = is_word
-        self.credentials = {c.lower().rstrip(".") for c in credentials}
+        self.credentials = {c.replace(".", "") for c in credentials}  # as written: "Thanh Do"
         line = (rf"(?m)^[ \t]*(?P<value>{NAME_WORD}(?:[ \t]+[A-Z]\.)?[ \t]+{NAME_WORD}"
                 rf"(?:[ \t]+{NAME_WORD})?)[ \t]*$")
         super().__init__("PERSON", [Shape("name_line", line, score, validate=self._a_name)],
@@ -315,7 +315,7 @@ class NameLineRecognizer(ShapeRecognizer):
 
     def _a_name(self, value: str) -> bool:
         words = [w for w in re.split(r"[\s.]+", value) if len(w) > 1]
-        if any(w.lower() in self.credentials for w in words):
+        if any(w in self.credentials for w in words):
             return False
         return not all(self.is_word(re.sub(r"['’]", "", w)) for w in words)
 

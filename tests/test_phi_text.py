@@ -157,6 +157,7 @@ def test_a_name_line_with_a_credential_signs_a_mark() -> None:
     lines = NameLineRecognizer(lambda word: False, ["MD", "FACS"])
     assert [r.entity_type for r in lines.analyze("Kofi Pham\n", ["PERSON"])] == ["PERSON"]
     assert lines.analyze("Kofi Pham MD\n", ["PERSON"]) == []
+    assert [r.entity_type for r in lines.analyze("Thanh Md\n", ["PERSON"])] == ["PERSON"]
     assert lines.analyze("Ask Kofi Pham later\n", ["PERSON"]) == []  # four words: a sentence
     every_word = NameLineRecognizer(lambda word: True)
     assert every_word.analyze("Grace Baker\n", ["PERSON"]) == []  # the NER's to find
