@@ -26,7 +26,7 @@ from datasets.watermarks import (
     draw_negative,
 )
 from datasets.region_photos import SourceUnavailable
-from models.checks.watermark import WatermarkCheck, practice_mark_kind
+from models.checks.watermark import WatermarkCheck, cut_practice_mark, practice_mark_kind
 from models.registry import ModelRegistry
 from models.watermark import DetectorOptions, MarkMap, WatermarkDetector
 from moderation.checks.base import CheckContext
@@ -284,6 +284,17 @@ def test_a_missing_model_version_is_a_clear_error(tmp_path: Path) -> None:
 ])
 def test_practice_mark_text(text: str, kind: str | None) -> None:
     assert practice_mark_kind(text) == kind
+
+
+@pytest.mark.parametrize(("text", "cut"), [
+    ("FACIAL PLASTI", True), ("Rossi Cosmet", True), ("Dsmetic Surge", True),  # read by the OCR
+    ("OKAFOR FAOXKPLASTICS", True), ("NOVA FAC", True),  # from marks on the bench's photos
+    ("TOMASZ HERRERA", False), ("Siobhan A. Keane", False), ("DOB 03JUL1941", False),
+    ("Beau Pham", False), ("", False),
+])
+def test_a_practice_mark_the_ocr_cut_is_still_the_practice_s(text: str, cut: bool) -> None:
+    """phi_image leaves these to the watermark check: a cut mark is no patient's name."""
+    assert cut_practice_mark(text) is cut
 
 
 def test_a_corner_url_mark_fails_with_a_box_and_its_text(check: WatermarkCheck) -> None:

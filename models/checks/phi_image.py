@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.checks.watermark import practice_mark_kind
+from models.checks.watermark import cut_practice_mark, practice_mark_kind
 from models.date_stamps import CornerStampOptions, CornerStampReader, stamp_dates
 from models.ocr import TextRegion, ocr_engine, read_text, text_features
 from moderation.checks.base import BOTH_DESTINATIONS, Check, Observation
@@ -74,7 +74,8 @@ class TextFinding:
 
 class PhiImageCheck(Check):
     name = "phi_image"
-    version = "1.3"  # 1.2: the second look at the date-stamp corner; 1.3: lines joined, colour mask
+    version = "1.4"  # 1.2: the second look at the date-stamp corner; 1.3: lines joined, colour mask;
+    # 1.4: month names in the corner
     destinations = BOTH_DESTINATIONS
     Options = PhiImageOptions
 
@@ -167,7 +168,7 @@ class PhiImageCheck(Check):
         """One detector call per photo: the regions' texts are joined line by line and the
         spans mapped back to their regions."""
         regions = [region for region in read_text(photo, self.ocr) if region.text
-                   and not (self.options.skip_practice_marks and practice_mark_kind(region.text))]
+                   and not (self.options.skip_practice_marks and self._practice_mark(region.text))]
         if not regions:
             return []
         joined, starts = "", []
@@ -189,6 +190,10 @@ class PhiImageCheck(Check):
             if inside:
                 findings.append(TextFinding(region, inside))
         return findings
+
+    @staticmethod
+    def _practice_mark(text: str) -> bool:
+        return bool(practice_mark_kind(text)) or cut_practice_mark(text)
 
     def _corner_stamp_findings(self, photo: PreparedPhoto,
                                found: list[TextFinding]) -> list[TextFinding]:

@@ -42,6 +42,28 @@ _PRACTICE = re.compile(
     re.IGNORECASE)
 
 
+# The words of a practice's name, for recognising a mark the OCR cut at a region's edge.
+_PRACTICE_WORDS = ("aesthetic", "aesthetics", "beauty", "center", "centre", "clinic", "contouring",
+                   "cosmetic", "cosmetics", "dermatology", "facial", "institute", "laser",
+                   "medspa", "photography", "plastic", "plastics", "rejuvenation", "studio",
+                   "surgery", "surgical")
+
+
+def cut_practice_mark(text: str) -> bool:
+    """Whether the text reads like a piece of a practice's mark that the OCR cut or ran
+    together ("FACIAL PLASTI", "Rossi Cosmet", "Dsmetic Surge", "OKAFOR FAOXKPLASTICS"): a word
+    holding a practice word, a last word that starts one (3+ letters), or a first word that
+    ends one (4+ letters)."""
+    words = re.findall(r"[a-z]+", text.lower())
+    if not words:
+        return False
+    if any(practice in word for word in words for practice in _PRACTICE_WORDS):
+        return True
+    last, first = words[-1], words[0]
+    return ((len(last) >= 3 and any(p.startswith(last) for p in _PRACTICE_WORDS))
+            or (len(first) >= 4 and any(p.endswith(first) for p in _PRACTICE_WORDS)))
+
+
 def practice_mark_kind(text: str) -> str | None:
     """`url`, `symbol` or `practice` when the text reads like a practice's own mark."""
     if _URL.search(text) or _HANDLE.search(text):
