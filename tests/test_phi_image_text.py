@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 
 from datasets import sample_photos
 from datasets.fonts import font
-from models.checks.phi_image import PhiImageCheck
+from models.checks.phi_image import PhiImageCheck, _without_practice_marks
+from models.ocr import TextRegion
 from moderation.checks.base import CheckContext
 from moderation.image_formats import ImageFormat
 from moderation.intake import PreparedPhoto
@@ -94,6 +95,19 @@ def test_photos_without_text_or_with_a_practice_mark_only_pass(check: PhiImageCh
     assert check.observe(photo_of(labelled(None))).score == 0.0
     practice = labelled("www.smithaesthetics.com", on_card=False)
     assert check.observe(photo_of(practice)).score == 0.0
+
+
+def test_a_mark_read_in_pieces_is_left_to_the_watermark_check_with_its_line() -> None:
+    def region(text: str, x: int, y: int, w: int) -> TextRegion:
+        return TextRegion(x, y, w, 30, ((x, y), (x + w, y), (x + w, y + 30), (x, y + 30)),
+                          text, 0.9, 0.8)
+
+    surname, practice = region("HADDAD", 100, 500, 120), region("FACIAL PLAST", 240, 503, 220)
+    label = region("TOMASZ HERRERA", 100, 700, 260)  # below them: a line of its own
+    assert _without_practice_marks([surname, practice, label]) == [label]
+    assert _without_practice_marks([surname, label]) == [surname, label]
+    tiled = region("HADDAD", 900, 100, 120)  # the same text again elsewhere: a tiled mark
+    assert _without_practice_marks([surname, label, tiled]) == [label]
 
 
 def test_metadata_and_burned_in_text_are_both_in_the_evidence(check: PhiImageCheck) -> None:

@@ -289,6 +289,7 @@ def test_practice_mark_text(text: str, kind: str | None) -> None:
 @pytest.mark.parametrize(("text", "cut"), [
     ("FACIAL PLASTI", True), ("Rossi Cosmet", True), ("Dsmetic Surge", True),  # read by the OCR
     ("OKAFOR FAOXKPLASTICS", True), ("NOVA FAC", True),  # from marks on the bench's photos
+    ("Elevate Alesthetics", True), ("Aesthetiverly Hills", True), ("Reconstr", True),
     ("TOMASZ HERRERA", False), ("Siobhan A. Keane", False), ("DOB 03JUL1941", False),
     ("Beau Pham", False), ("", False),
 ])

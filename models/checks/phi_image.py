@@ -13,6 +13,7 @@ It lives in `models/` because it runs the OCR model; `moderation` stays free of 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,8 +168,9 @@ class PhiImageCheck(Check):
     def _first_pass_findings(self, photo: PreparedPhoto) -> list[TextFinding]:
         """One detector call per photo: the regions' texts are joined line by line and the
         spans mapped back to their regions."""
-        regions = [region for region in read_text(photo, self.ocr) if region.text
-                   and not (self.options.skip_practice_marks and self._practice_mark(region.text))]
+        regions = [region for region in read_text(photo, self.ocr) if region.text]
+        if self.options.skip_practice_marks:
+            regions = _without_practice_marks(regions)
         if not regions:
             return []
         joined, starts = "", []
@@ -191,10 +193,6 @@ class PhiImageCheck(Check):
                 findings.append(TextFinding(region, inside))
         return findings
 
-    @staticmethod
-    def _practice_mark(text: str) -> bool:
-        return bool(practice_mark_kind(text)) or cut_practice_mark(text)
-
     def _corner_stamp_findings(self, photo: PreparedPhoto,
                                found: list[TextFinding]) -> list[TextFinding]:
         image, orientation = photo.image, photo.orientation
@@ -206,6 +204,30 @@ class PhiImageCheck(Check):
         return [TextFinding(region, [_date_span(start, end) for start, end in dates])
                 for region in self.stamps.read(image, orientation)
                 if (dates := stamp_dates(region.text))]
+
+
+def _without_practice_marks(regions: list[TextRegion]) -> list[TextRegion]:
+    """The regions that are not the practice's mark (the watermark check's, not PHI): a region
+    that reads like one, whole or cut, or whose text the photo shows twice or more (a tiled
+    mark: a label is in view once), and the regions on its line ("HADDAD" beside the "FACIAL
+    PLAST" the OCR read apart)."""
+    seen = Counter(_letters(region.text) for region in regions)
+    marks = [bool(practice_mark_kind(r.text)) or cut_practice_mark(r.text)
+             or (len(_letters(r.text)) >= 3 and seen[_letters(r.text)] > 1) for r in regions]
+    for index, region in enumerate(regions):
+        marks[index] = marks[index] or any(
+            mark and _on_one_line(region, other) for mark, other in zip(marks, regions))
+    return [region for region, mark in zip(regions, marks) if not mark]
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _on_one_line(a: TextRegion, b: TextRegion) -> bool:
+    overlap = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    gap = max(a.x, b.x) - min(a.x + a.w, b.x + b.w)
+    return overlap >= 0.5 * min(a.h, b.h) and gap <= max(a.h, b.h)
 
 
 def _date_span(start: int, end: int) -> Span:

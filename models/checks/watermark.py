@@ -45,23 +45,42 @@ _PRACTICE = re.compile(
 # The words of a practice's name, for recognising a mark the OCR cut at a region's edge.
 _PRACTICE_WORDS = ("aesthetic", "aesthetics", "beauty", "center", "centre", "clinic", "contouring",
                    "cosmetic", "cosmetics", "dermatology", "facial", "institute", "laser",
-                   "medspa", "photography", "plastic", "plastics", "rejuvenation", "studio",
-                   "surgery", "surgical")
+                   "medspa", "photography", "plastic", "plastics", "reconstructive",
+                   "rejuvenation", "studio", "surgery", "surgical")
 
 
 def cut_practice_mark(text: str) -> bool:
-    """Whether the text reads like a piece of a practice's mark that the OCR cut or ran
-    together ("FACIAL PLASTI", "Rossi Cosmet", "Dsmetic Surge", "OKAFOR FAOXKPLASTICS"): a word
-    holding a practice word, a last word that starts one (3+ letters), or a first word that
-    ends one (4+ letters)."""
+    """Whether the text reads like a piece of a practice's mark that the OCR cut, misread or
+    ran together ("FACIAL PLASTI", "Rossi Cosmet", "Dsmetic Surge", "Elevate Alesthetics",
+    "Aesthetiverly Hills", "OKAFOR FAOXKPLASTICS"): a word holding a practice word, or one
+    letter from one, or sharing its first six letters; a last word that starts one (3+
+    letters), or a first word that ends one (4+ letters)."""
     words = re.findall(r"[a-z]+", text.lower())
     if not words:
         return False
-    if any(practice in word for word in words for practice in _PRACTICE_WORDS):
+    if any(_practice_piece(word) for word in words):
         return True
     last, first = words[-1], words[0]
     return ((len(last) >= 3 and any(p.startswith(last) for p in _PRACTICE_WORDS))
             or (len(first) >= 4 and any(p.endswith(first) for p in _PRACTICE_WORDS)))
+
+
+def _practice_piece(word: str) -> bool:
+    for practice in _PRACTICE_WORDS:
+        if practice in word or (len(word) >= 6 and (
+                word[:6] == practice[:6] or _one_edit_apart(word, practice))):
+            return True
+    return False
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter replaced, added or dropped (the OCR's usual misreading of a word)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def practice_mark_kind(text: str) -> str | None:
