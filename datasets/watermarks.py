@@ -785,7 +785,8 @@ def _wide_phi_text(kind: str, rng: np.random.Generator) -> tuple[str, str]:
     """(text, form) for the wide set: each form a way such a label is written in practice."""
     given, surname = str(rng.choice(_WIDE_GIVEN)), str(rng.choice(_WIDE_SURNAMES))
     initial = str(rng.choice(list("ABCDEFGHJKLMNPRST")))
-    month, day, year = int(rng.integers(1, 13)), int(rng.integers(1, 29)), int(rng.integers(2018, 2027))
+    month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
+    year = int(rng.integers(2018, 2027))
     birth = f"{rng.integers(1, 13):02d}/{rng.integers(1, 29):02d}/{rng.integers(1940, 2005)}"
     month_name = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
                   "DEC")[month - 1]

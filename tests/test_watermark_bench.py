@@ -4,6 +4,7 @@ the photos are small, the figures are not the benchmark's)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +40,8 @@ def test_a_burned_in_phi_run_alone_prints_its_recall(tmp_path, capsys) -> None: 
     assert not (tmp_path / "watermark_roc.png").exists()
 
 
-def test_the_wide_phi_forms_are_their_own_seeded_set(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_wide_phi_forms_are_their_own_seeded_set(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = sample_photos.split("val")
     first, again = (burned_in_phi_sample(photos, 7, 1, 640, forms="wide") for _ in range(2))
     assert np.array_equal(first.image, again.image) and first.phi_form == again.phi_form

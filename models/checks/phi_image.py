@@ -75,8 +75,9 @@ class TextFinding:
 
 class PhiImageCheck(Check):
     name = "phi_image"
-    version = "1.4"  # 1.2: the second look at the date-stamp corner; 1.3: lines joined, colour mask;
-    # 1.4: month names in the corner
+    # 1.2: the second look at the date-stamp corner; 1.3: lines joined, colour mask; 1.4: month
+    # names in the corner, marks the OCR cut or tiled left to the watermark check
+    version = "1.4"
     destinations = BOTH_DESTINATIONS
     Options = PhiImageOptions
 
