@@ -108,6 +108,8 @@ def test_a_mark_read_in_pieces_is_left_to_the_watermark_check_with_its_line() ->
     assert _without_practice_marks([surname, label]) == [surname, label]
     tiled = region("HADDAD", 900, 100, 120)  # the same text again elsewhere: a tiled mark
     assert _without_practice_marks([surname, label, tiled]) == [label]
+    stickers = [region("MRN 48291733", 100, y, 200) for y in (100, 300)]  # a sheet of them
+    assert _without_practice_marks(stickers) == stickers
 
 
 def test_metadata_and_burned_in_text_are_both_in_the_evidence(check: PhiImageCheck) -> None:

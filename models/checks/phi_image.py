@@ -209,16 +209,21 @@ class PhiImageCheck(Check):
 
 def _without_practice_marks(regions: list[TextRegion]) -> list[TextRegion]:
     """The regions that are not the practice's mark (the watermark check's, not PHI): a region
-    that reads like one, whole or cut, or whose text the photo shows twice or more (a tiled
-    mark: a label is in view once), and the regions on its line ("HADDAD" beside the "FACIAL
-    PLAST" the OCR read apart)."""
+    that reads like one, whole or cut, or whose text, without digits, the photo shows twice or
+    more (a tiled mark; a sheet of patient stickers repeats its MRN and stays PHI), and the
+    regions on its line ("HADDAD" beside the "FACIAL PLAST" the OCR read apart)."""
     seen = Counter(_letters(region.text) for region in regions)
-    marks = [bool(practice_mark_kind(r.text)) or cut_practice_mark(r.text)
-             or (len(_letters(r.text)) >= 3 and seen[_letters(r.text)] > 1) for r in regions]
+    marks = [bool(practice_mark_kind(r.text)) or cut_practice_mark(r.text) or _tiled(r.text, seen)
+             for r in regions]
     for index, region in enumerate(regions):
         marks[index] = marks[index] or any(
             mark and _on_one_line(region, other) for mark, other in zip(marks, regions))
     return [region for region, mark in zip(regions, marks) if not mark]
+
+
+def _tiled(text: str, seen: Counter) -> bool:
+    letters = _letters(text)
+    return len(letters) >= 3 and not any(c.isdigit() for c in letters) and seen[letters] > 1
 
 
 def _letters(text: str) -> str:
