@@ -55,7 +55,8 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from datasets import sample_photos
-from datasets.watermarks import PHI_FORMS, WatermarkSynth, burned_in_phi_sample
+from datasets.watermarks import (PHI_FORMS, PHI_TEXT_SHARE, WatermarkSynth,
+                                 burned_in_phi_sample)
 from models.checks.phi_image import PhiImageCheck
 from models.checks.watermark import WatermarkCheck
 from models.ocr import read_text
@@ -77,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "how the burned-in identifiers are written: the standard forms (every earlier figure) "
         "or the wide set (bare names, capitals, two-line cards, month names, dotted dates, "
         "yellow and red stamps, names the standard set never uses), with recall by form"))
+    parser.add_argument("--phi-text-share", default="", help=(
+        "the burned-in text's height as a share of the photo's short side, LOW-HIGH (default "
+        "0.028-0.05; e.g. 0.010-0.020 for labels seen from across the room)"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--split", choices=("test", "val", "train"), default="test", help=(
         "backgrounds: the held-out test photos (the figures), the validation photos, on "
@@ -108,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if (args.marked > 0) != (args.clean > 0):
         parser.error("--marked and --clean are both 0 (a burned-in PHI run only) or both more: "
                      "ROC AUC needs photos with and without marks")
+    args.phi_text_share = parse_share(parser, args.phi_text_share)
     for name in filter(None, (v.strip() for v in args.compare_versions.split(","))):
         if not re.fullmatch(r"[0-9][0-9.]*(@[1-9][0-9]{2,3})?", name):
             parser.error(f"--compare-versions takes VERSION or VERSION@SIDE (e.g. 1.5@512), "
@@ -225,6 +230,16 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
     return rows, timings
 
 
+def parse_share(parser: argparse.ArgumentParser, value: str) -> tuple[float, float]:
+    if not value:
+        return PHI_TEXT_SHARE
+    match = re.fullmatch(r"(0?\.\d+)-(0?\.\d+)", value.strip())
+    if not match or not 0 < float(match[1]) <= float(match[2]) < 1:
+        parser.error(f"--phi-text-share takes LOW-HIGH, two shares with 0 < LOW <= HIGH < 1 "
+                     f"(e.g. 0.010-0.020), not {value!r}")
+    return float(match[1]), float(match[2])
+
+
 def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
     rows = []
     photos = sample_photos.split(args.split, args.photo_set)
@@ -240,7 +255,8 @@ def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
 
 
 def phi_sample(args, photos, index: int):
-    return burned_in_phi_sample(photos, args.seed, index, long_side=1400, forms=args.phi_forms)
+    return burned_in_phi_sample(photos, args.seed, index, long_side=1400, forms=args.phi_forms,
+                                text_share=args.phi_text_share)
 
 
 def phi_groups(rows) -> list[tuple[str, Callable[[dict], bool]]]:
@@ -590,8 +606,10 @@ def main(argv: list[str] | None = None) -> int:
         console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
         console.print(table)
 
+    low, high = args.phi_text_share
     phi_table = Table(title=f"phi_image: identifiers burned into held-out photos, "
-                            f"{args.phi_forms} forms (recall)")
+                            f"{args.phi_forms} forms, text {low:.1%}-{high:.1%} of the short "
+                            f"side (recall)")
     phi_table.add_column("set")
     by_size = {f"{shipped_size} (shipped)": phi_rows, **other_sizes}
     for name in by_size:

@@ -705,12 +705,19 @@ PHI_FORMS = ("standard", "wide")
 STAMP_COLOURS = {"orange": (255, 150, 30), "yellow": (255, 214, 40), "red": (250, 72, 48)}
 
 
+PHI_TEXT_SHARE = (0.028, 0.05)  # text height, share of the photo's short side
+
+
 def burned_in_phi_sample(photos: list[sample_photos.SamplePhoto], seed: int, index: int,
-                         long_side: int = 1280, forms: str = "standard") -> Sample:
+                         long_side: int = 1280, forms: str = "standard",
+                         text_share: tuple[float, float] = PHI_TEXT_SHARE) -> Sample:
     """A photo with an identifier burned into its pixels; `phi_texts` holds what was drawn and
-    `phi_form` which form of its kind it is."""
+    `phi_form` which form of its kind it is. `text_share`: the range of the text's height, as a
+    share of the photo's short side (smaller: a label seen from across the room)."""
     if forms not in PHI_FORMS:
         raise ValueError(f"forms is one of {', '.join(PHI_FORMS)}, not {forms!r}")
+    if not 0 < text_share[0] <= text_share[1] < 1:
+        raise ValueError(f"text_share is a range of shares 0 < low <= high < 1, not {text_share}")
     rng = np.random.default_rng([seed, index, 7 if forms == "standard" else 8])
     photo = photos[int(rng.integers(len(photos)))]
     canvas = Image.fromarray(background(sample_photos.load(photo.name), rng, long_side))
@@ -722,7 +729,7 @@ def burned_in_phi_sample(photos: list[sample_photos.SamplePhoto], seed: int, ind
         colour_name = str(rng.choice(list(STAMP_COLOURS)))
         stamp_colour, form = STAMP_COLOURS[colour_name], f"{form} {colour_name}"
     width, height = canvas.size
-    size = int(min(width, height) * rng.uniform(0.028, 0.05))
+    size = max(6, int(min(width, height) * rng.uniform(*text_share)))
     if kind == "date_stamp":  # a camera's stamp in the bottom-right corner
         face = font(str(rng.choice(MONOSPACE)), size)
         draw = ImageDraw.Draw(canvas)

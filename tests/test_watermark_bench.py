@@ -26,6 +26,11 @@ def test_compare_versions_takes_a_version_or_a_version_at_a_side() -> None:
         watermark_bench.parse_args(["--resamples", "-1"])
     with pytest.raises(SystemExit):  # ROC AUC needs photos with and without marks
         watermark_bench.parse_args(["--marked", "0", "--clean", "10"])
+    assert watermark_bench.parse_args(["--phi-text-share", "0.010-0.020"]).phi_text_share == (
+        0.010, 0.020)
+    for bad in ("0.02-0.01", "0-0.02", "small"):
+        with pytest.raises(SystemExit):
+            watermark_bench.parse_args(["--phi-text-share", bad])
 
 
 def test_a_burned_in_phi_run_alone_prints_its_recall(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -50,6 +55,11 @@ def test_the_wide_phi_forms_are_their_own_seeded_set(
     assert not np.array_equal(standard.image, first.image)  # its own random stream
     with pytest.raises(ValueError, match="forms is one of standard, wide"):
         burned_in_phi_sample(photos, 7, 1, 640, forms="narrow")
+    small = burned_in_phi_sample(photos, 7, 1, 640, forms="wide", text_share=(0.012, 0.012))
+    assert small.phi_texts == first.phi_texts  # the same label, drawn smaller
+    assert not np.array_equal(small.image, first.image)
+    with pytest.raises(ValueError, match="text_share"):
+        burned_in_phi_sample(photos, 7, 1, 640, text_share=(0.05, 0.02))
     assert watermark_bench.main(["--marked", "0", "--clean", "0", "--phi", "5", "--phi-forms",
                                  "wide", "--det-sizes", "", "--out", str(tmp_path)]) == 0
     shipped = json.loads((tmp_path / "watermark_bench.json").read_text())["phi_image"][
