@@ -55,7 +55,7 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from datasets import sample_photos
-from datasets.watermarks import (PHI_FORMS, PHI_TEXT_SHARE, WatermarkSynth,
+from datasets.watermarks import (PHI_FORMS, PHI_KINDS, PHI_TEXT_SHARE, WatermarkSynth,
                                  burned_in_phi_sample)
 from models.checks.phi_image import PhiImageCheck
 from models.checks.watermark import WatermarkCheck
@@ -249,8 +249,8 @@ def run_phi_set(args, phi_image: PhiImageCheck, timings, label: str = ""):
         started = time.perf_counter()
         findings = phi_image.text_findings(photo)
         timings[f"phi photos total {label}".strip()].append((time.perf_counter() - started) * 1000)
-        kind = ("date_stamp", "name_label", "wristband", "chart_sticker", "dob_label")[index % 5]
-        rows.append({"kind": kind, "form": sample.phi_form, "found": bool(findings)})
+        rows.append({"kind": PHI_KINDS[index % len(PHI_KINDS)], "form": sample.phi_form,
+                     "found": bool(findings)})
     return rows
 
 
@@ -274,25 +274,10 @@ def phi_groups(rows) -> list[tuple[str, Callable[[dict], bool]]]:
 def missed_phi_sheet(args, rows, path: Path, limit: int = 20) -> int:
     """A contact sheet of the burned-in photos the shipped check missed, captioned with the
     index, kind and form (the drawn text is synthetic, never a patient's)."""
-    missed = [i for i, r in enumerate(rows) if not r["found"]][:limit]
-    if not missed:
-        return 0
     photos = sample_photos.split(args.split, args.photo_set)
-    sheet = Image.new("RGB", (SHEET_COLUMNS * TILE[0], -(-len(missed) // SHEET_COLUMNS) * TILE[1]),
-                      "white")
-    for position, index in enumerate(missed):
-        sample = phi_sample(args, photos, index)
-        image = Image.fromarray(sample.image)
-        room = (TILE[0] - 4, TILE[1] - CAPTION - 4)
-        image.thumbnail(room)
-        tile = Image.new("RGB", (room[0], room[1] + CAPTION), "white")
-        tile.paste(image, (0, CAPTION))
-        ImageDraw.Draw(tile).text((2, 4), f"#{index} {rows[index]['kind']}: {rows[index]['form']}",
-                                  fill=(0, 0, 0))
-        sheet.paste(tile, ((position % SHEET_COLUMNS) * TILE[0],
-                           (position // SHEET_COLUMNS) * TILE[1]))
-    sheet.save(path)
-    return len(missed)
+    missed = [i for i, r in enumerate(rows) if not r["found"]][:limit]
+    return save_sheet([_tile(phi_sample(args, photos, i).image,
+                             f"#{i} {rows[i]['kind']}: {rows[i]['form']}") for i in missed], path)
 
 
 def phi_variants(args, phi_image: PhiImageCheck, timings) -> dict[str, list[dict]]:
@@ -481,6 +466,12 @@ def missed_sheet(rows, synth: WatermarkSynth, fail_at: float, path: Path,
                    key=lambda i: -rows[i][scorer])[:max(0, per_part // 3)]
     tiles = [_captioned_tile(synth.sample(i, marked=rows[i]["label"] == 1), i, rows[i][scorer])
              for i in missed + clean]
+    return save_sheet(tiles, path)
+
+
+def save_sheet(tiles: list[Image.Image], path: Path) -> int:
+    """The tiles in rows of SHEET_COLUMNS, saved to `path` (nothing when there are none);
+    returns the number drawn."""
     if not tiles:
         return 0
     rows_of_tiles = -(-len(tiles) // SHEET_COLUMNS)
@@ -493,20 +484,26 @@ def missed_sheet(rows, synth: WatermarkSynth, fail_at: float, path: Path,
 
 
 def _captioned_tile(sample, index: int, score: float) -> Image.Image:
-    image = Image.fromarray(sample.image)
+    first = sample.marks[0] if sample.marks else None
+    what = f"{first.kind} {first.opacity:.0%}" if first else "unmarked " + ",".join(
+        sample.negatives or ["-"])
+    return _tile(sample.image, f"#{index} {sample.background}: {what}, score {score:.2f}",
+                 [mark.box for mark in sample.marks])
+
+
+def _tile(pixels: np.ndarray, caption: str, boxes=()) -> Image.Image:
+    """One photo shrunk into a tile under its caption, each box (x, y, w, h) in red."""
+    image = Image.fromarray(pixels)
     room = (TILE[0] - 4, TILE[1] - CAPTION - 4)  # a 4-px gap to the next tile
     factor = min(room[0] / image.width, room[1] / image.height)
     image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
     tile = Image.new("RGB", (room[0], room[1] + CAPTION), "white")
     tile.paste(image, (0, CAPTION))
     draw = ImageDraw.Draw(tile)
-    for mark in sample.marks:
-        x, y, w, h = (round(v * factor) for v in mark.box)
+    for box in boxes:
+        x, y, w, h = (round(v * factor) for v in box)
         draw.rectangle([x, y + CAPTION, x + w, y + h + CAPTION], outline=(255, 0, 0), width=2)
-    first = sample.marks[0] if sample.marks else None
-    what = f"{first.kind} {first.opacity:.0%}" if first else "unmarked " + ",".join(
-        sample.negatives or ["-"])
-    draw.text((2, 4), f"#{index} {sample.background}: {what}, score {score:.2f}", fill=(0, 0, 0))
+    draw.text((2, 4), caption, fill=(0, 0, 0))
     return tile
 
 

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.ocr import OcrEngine, TextFeatures, TextRegion, region_of
+from models.ocr import OcrEngine, TextFeatures, TextRegion, on_one_line, region_of
 from moderation.intake import TRANSPOSING_ORIENTATIONS, camera_frame, upright_points
 from models.text_features import channels_of
 from nlp.recognizers import MONTHS, MONTHS_CAPS_OCR
@@ -213,21 +213,13 @@ def _join_lines(reads: list[_Read], max_gap: float) -> list[_Read]:
     a stamp where its digits are spaced ("'25" "0212") or at a separator ("2020-11-" "-04")."""
     lines: list[list[_Read]] = []
     for read in sorted(reads, key=lambda read: read.bounds[0]):
-        line = next((line for line in lines if _continues(line[-1], read, max_gap)), None)
+        line = next((line for line in lines
+                     if on_one_line(line[-1].bounds, read.bounds, max_gap)), None)
         if line is None:
             lines.append([read])
         else:
             line.append(read)
     return [_joined(line) for line in lines]
-
-
-def _continues(left: _Read, right: _Read, max_gap: float) -> bool:
-    _, top0, x1, bottom0 = left.bounds
-    x2, top2, _, bottom2 = right.bounds
-    overlap = min(bottom0, bottom2) - max(top0, top2)
-    height = max(bottom0 - top0, bottom2 - top2)
-    return (overlap >= 0.5 * min(bottom0 - top0, bottom2 - top2)
-            and x2 - x1 <= max_gap * height)
 
 
 def _joined(line: list[_Read]) -> _Read:

@@ -97,6 +97,10 @@ class TextRegion:
     def center(self) -> tuple[float, float]:
         return self.x + self.w / 2, self.y + self.h / 2
 
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return self.x, self.y, self.x + self.w, self.y + self.h
+
 
 class OcrEngine:
     """The PP-OCRv4 detector and recognizer, loaded once."""
@@ -301,6 +305,16 @@ def _shape_key(quad: np.ndarray) -> tuple[int, int]:
 
 def _quad_area(quad: np.ndarray) -> float:
     return float(cv2.contourArea(quad.astype(np.float32)))
+
+
+def on_one_line(a: tuple[float, float, float, float], b: tuple[float, float, float, float],
+                max_gap: float = 1.0) -> bool:
+    """Whether two text boxes (left, top, right, bottom) sit on one line: overlapping by half
+    the smaller height, at most `max_gap` line heights apart."""
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    gap = max(a[0], b[0]) - min(a[2], b[2])
+    return (overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+            and gap <= max_gap * max(a[3] - a[1], b[3] - b[1]))
 
 
 def region_of(quad: np.ndarray, text: str, confidence: float, det_score: float) -> TextRegion:

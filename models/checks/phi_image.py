@@ -13,14 +13,13 @@ It lives in `models/` because it runs the OCR model; `moderation` stays free of 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.checks.watermark import cut_practice_mark, practice_mark_kind
+from models.checks.watermark import cut_practice_mark, practice_mark_kind, repeated_texts
 from models.date_stamps import CornerStampOptions, CornerStampReader, stamp_dates
-from models.ocr import TextRegion, ocr_engine, read_text, text_features
+from models.ocr import TextRegion, ocr_engine, on_one_line, read_text, text_features
 from moderation.checks.base import BOTH_DESTINATIONS, Check, Observation
 from moderation.intake import PreparedPhoto, PreparedSubmission
 from moderation.metadata import MetadataItem, MetadataKind
@@ -210,30 +209,16 @@ class PhiImageCheck(Check):
 def _without_practice_marks(regions: list[TextRegion]) -> list[TextRegion]:
     """The regions that are not the practice's mark (the watermark check's, not PHI): a region
     that reads like one, whole or cut, or whose text, without digits, the photo shows twice or
-    more (a tiled mark; a sheet of patient stickers repeats its MRN and stays PHI), and the
-    regions on its line ("HADDAD" beside the "FACIAL PLAST" the OCR read apart)."""
-    seen = Counter(_letters(region.text) for region in regions)
-    marks = [bool(practice_mark_kind(r.text)) or cut_practice_mark(r.text) or _tiled(r.text, seen)
-             for r in regions]
+    more (the watermark check's tiled text; a sheet of patient stickers repeats its MRN and
+    stays PHI), and the regions on its line ("HADDAD" beside the "FACIAL PLAST" the OCR read
+    apart)."""
+    tiled = {text for text in repeated_texts(regions) if not any(c.isdigit() for c in text)}
+    marks = [bool(practice_mark_kind(r.text)) or cut_practice_mark(r.text)
+             or r.text.lower() in tiled for r in regions]
     for index, region in enumerate(regions):
-        marks[index] = marks[index] or any(
-            mark and _on_one_line(region, other) for mark, other in zip(marks, regions))
+        marks[index] = marks[index] or any(mark and on_one_line(region.bounds, other.bounds)
+                                           for mark, other in zip(marks, regions))
     return [region for region, mark in zip(regions, marks) if not mark]
-
-
-def _tiled(text: str, seen: Counter) -> bool:
-    letters = _letters(text)
-    return len(letters) >= 3 and not any(c.isdigit() for c in letters) and seen[letters] > 1
-
-
-def _letters(text: str) -> str:
-    return "".join(c for c in text.lower() if c.isalnum())
-
-
-def _on_one_line(a: TextRegion, b: TextRegion) -> bool:
-    overlap = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    gap = max(a.x, b.x) - min(a.x + a.w, b.x + b.w)
-    return overlap >= 0.5 * min(a.h, b.h) and gap <= max(a.h, b.h)
 
 
 def _date_span(start: int, end: int) -> Span:

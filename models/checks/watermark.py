@@ -204,7 +204,7 @@ class WatermarkCheck(Check):
         found = read_text(photo, self.ocr)
         regions = [r for r in found if r.text]
         height, width = photo.image.shape[:2]
-        repeats = _repeated_texts(regions)
+        repeats = repeated_texts(regions)
         shapes = _shape_counts(found)
         marks = []
         for region in regions:
@@ -317,7 +317,8 @@ _KIND_WORDS = {"url": "web address or handle", "symbol": "©/®/™", "phone": "
                "placed": "text in a corner or the centre", "other": "text"}
 
 
-def _repeated_texts(regions: list[TextRegion]) -> set[str]:
+def repeated_texts(regions: list[TextRegion]) -> set[str]:
+    """The texts (lower-cased) read twice or more: a tiled mark."""
     counts: dict[str, int] = {}
     for region in regions:
         key = region.text.lower()
