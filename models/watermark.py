@@ -37,26 +37,27 @@ _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 # torchvision's MobileNetV3 feature blocks up to (not including) the first of stride 32
 _STRIDE_16_BLOCKS = {"small": 9, "large": 13}
+ARCHS = (*_STRIDE_16_BLOCKS, "ppocr")
+FREEZE_STRIDES = (8, 16)  # ppocr: the detector's layers up to this stride stay as they are
 
 
 class MarkNet(nn.Module):
-    """RGB 0..255 float (N, 3, H, W), H and W multiples of 32 -> logits (N, 1, H/16, W/16)."""
+    """RGB 0..255 float (N, 3, H, W), H and W multiples of 32 -> logits (N, 1, H/16, W/16).
 
-    def __init__(self, width_mult: float = 0.5, arch: str = "small") -> None:
+    `arch` "small" or "large": a torchvision MobileNetV3 of `width_mult`, from scratch;
+    "ppocr": the OCR text detector's pretrained backbone (`models.ppocr_backbone`, width
+    ignored), its layers up to stride `freeze_to` (8 or 16) frozen as the detector has them."""
+
+    def __init__(self, width_mult: float = 0.5, arch: str = "small", freeze_to: int = 8) -> None:
         super().__init__()
-        from torchvision import models
-
-        # Half-width Small (1.x on CPU): a quarter of the compute, which is what let it train
-        # on 2 CPU cores; "large" is for runs on a GPU.
-        if arch not in _STRIDE_16_BLOCKS:
-            raise ValueError(f"arch must be one of {sorted(_STRIDE_16_BLOCKS)}, not {arch!r}")
-        build = getattr(models, f"mobilenet_v3_{arch}")
-        features = build(weights=None, width_mult=width_mult).features
-        split = _STRIDE_16_BLOCKS[arch]
-        self.shallow = features[:split]  # stride 16
-        self.deep = features[split:]  # stride 32
-        shallow_channels = self.shallow[-1].out_channels
-        deep_channels = self.deep[-1].out_channels
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {sorted(ARCHS)}, not {arch!r}")
+        if freeze_to not in FREEZE_STRIDES:
+            raise ValueError(f"freeze_to must be one of {FREEZE_STRIDES}, not {freeze_to!r}")
+        if arch == "ppocr":
+            shallow_channels, deep_channels = self._ppocr_stages(freeze_to)
+        else:
+            shallow_channels, deep_channels = self._mobilenet_stages(width_mult, arch)
         self.lateral = nn.Conv2d(deep_channels, 32, 1)
         self.head = nn.Sequential(
             nn.Conv2d(shallow_channels + 32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
@@ -64,8 +65,34 @@ class MarkNet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.momentum = 0.1  # torchvision's 0.01 lags far behind a short training run
+
+    def _mobilenet_stages(self, width_mult: float, arch: str) -> tuple[int, int]:
+        from torchvision import models
+
+        # Half-width Small (1.x on CPU): a quarter of the compute, which is what let it train
+        # on 2 CPU cores; "large" is for runs on a GPU.
+        build = getattr(models, f"mobilenet_v3_{arch}")
+        features = build(weights=None, width_mult=width_mult).features
+        split = _STRIDE_16_BLOCKS[arch]
+        self.shallow = features[:split]  # stride 16
+        self.deep = features[split:]  # stride 32
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1))
+        return self.shallow[-1].out_channels, self.deep[-1].out_channels
+
+    def _ppocr_stages(self, freeze_to: int) -> tuple[int, int]:
+        from models import ppocr_backbone
+
+        stages = ppocr_backbone.load_stages()
+        if freeze_to == 16:
+            self.shallow = FrozenStage(nn.Sequential(stages.prefix, stages.stage16))
+        else:
+            self.shallow = nn.Sequential(FrozenStage(stages.prefix), stages.stage16)
+        self.deep = stages.stage32
+        # the detector's own input scaling: RGB / 127.5 - 1
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 127.5))
+        self.register_buffer("std", torch.full((1, 3, 1, 1), 127.5))
+        return (ppocr_backbone.CHANNELS["stage16"], ppocr_backbone.CHANNELS["stage32"])
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = (image - self.mean) / self.std
@@ -73,6 +100,25 @@ class MarkNet(nn.Module):
         deep = self.lateral(self.deep(shallow))
         deep = F.interpolate(deep, size=shallow.shape[-2:], mode="nearest")
         return self.head(torch.cat([shallow, deep], dim=1))
+
+
+class FrozenStage(nn.Module):
+    """Layers that never learn: no gradients, and batch statistics never replace their own
+    (so they compute what the OCR pass computes, whatever mode the network is in)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module.eval()
+        for parameter in self.module.parameters():
+            parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FrozenStage:
+        super().train(mode)
+        self.module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
 
 
 def to_input(image: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, int], float]:

@@ -208,7 +208,11 @@ class WatermarkLearner(Learner):
     def network(self, init: ModelVersion | Path | None) -> nn.Module:
         from models.watermark import TORCHSCRIPT_FILE, MarkNet
 
-        network = MarkNet(float(self.options.get("width", 0.5)))
+        # A registered version says what it is (a MobileNetV3 of some width, or the OCR
+        # backbone frozen to some stride); a bare weights file is what the config says.
+        shape = init.config if isinstance(init, ModelVersion) else self.options
+        network = MarkNet(float(shape.get("width", 0.5)), shape.get("arch", "small"),
+                          int(shape.get("freeze_to", 8)))
         if isinstance(init, ModelVersion) and TORCHSCRIPT_FILE not in init.files:
             raise ValueError(f"{init.name} {init.version} is a head on the OCR's features, not a "
                              f"MarkNet ({TORCHSCRIPT_FILE}) to start from: set init to a 1.x "

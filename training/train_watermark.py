@@ -46,7 +46,8 @@ from datasets import sample_photos
 from datasets.fonts import FONT_FILES
 from datasets.watermarks import WatermarkSynth
 from models.registry import ModelRegistry
-from models.watermark import MODEL_NAME, ONNX_FILE, STRIDE, TORCHSCRIPT_FILE, MarkNet, to_input
+from models.watermark import (ARCHS, FREEZE_STRIDES, MODEL_NAME, ONNX_FILE, STRIDE,
+                              TORCHSCRIPT_FILE, MarkNet, to_input)
 
 console = Console()
 
@@ -76,8 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--workers", type=int, default=2, help="processes building samples")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--arch", choices=("small", "large"), default="small",
-                        help="MobileNetV3 variant of the backbone")
+    parser.add_argument("--arch", choices=ARCHS, default="small", help=(
+        "backbone: MobileNetV3 small or large from scratch, or ppocr: the OCR text detector's "
+        "pretrained backbone, frozen up to --freeze-to (--width does not apply)"))
+    parser.add_argument("--freeze-to", type=int, choices=FREEZE_STRIDES, default=8, help=(
+        "ppocr: the stride up to which the detector's layers stay frozen (16: only the "
+        "stride-32 stage and the head learn)"))
     parser.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda")
     parser.add_argument("--stream", action="store_true", help=(
         "build each training sample when the training reaches it (DataLoader workers), one "
@@ -328,7 +333,7 @@ def validation(model: torch.nn.Module, val_pool, long_side: int) -> dict[str, fl
 
 def initial_model(args: argparse.Namespace) -> MarkNet:
     """A fresh MarkNet, or the weights of an earlier run's watermark.pt (`--init`)."""
-    model = MarkNet(args.width, args.arch)
+    model = MarkNet(args.width, args.arch, args.freeze_to)
     if args.init is not None:
         if not args.init.is_file():
             raise SystemExit(f"--init {args.init}: no such file")
@@ -342,11 +347,16 @@ def initial_model(args: argparse.Namespace) -> MarkNet:
     return model
 
 
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters that learn (a ppocr backbone's frozen prefix does not)."""
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]
+
+
 def train(args: argparse.Namespace, train_pool, val_pool) -> tuple[MarkNet, list[dict]]:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = initial_model(args)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(trainable(model), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train_pool) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15)
@@ -387,7 +397,7 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
         dataset, batch_size=args.batch_size // args.crops_per_sample, shuffle=False,
         num_workers=args.workers, collate_fn=_concatenate, pin_memory=device.type == "cuda",
         prefetch_factor=4 if args.workers else None, persistent_workers=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(trainable(model), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=len(loader), pct_start=0.1)
     evaluate_at = {round(len(loader) * k / args.evaluations) - 1
@@ -492,8 +502,7 @@ def _compare_backends(model: MarkNet, out: Path, long_side: int, runs: int,
 
 CARD = """# watermark {version}
 
-A MobileNetV3-{arch} backbone (torchvision definition, width {width}, trained from scratch:
-no pretrained weights) with a dense head: per 16-px cell of a {long_side}-px input, the probability that a
+{backbone} with a dense head: per 16-px cell of a {long_side}-px input, the probability that a
 watermark or practice logo covers it. The image score is the hottest cell; hot cells make the
 evidence boxes. Served by `models/watermark.py` through {backend} (measured below).
 
@@ -535,7 +544,7 @@ max |difference| from eager PyTorch: ONNX {onnx_max_abs_diff:.2e}, TorchScript
 ## Licenses of every input
 {licenses}
 - fonts (matplotlib wheel): {font_licenses}
-- code and architecture: torchvision (BSD-3-Clause); no pretrained weights used.
+- {architecture_license}
 - the weights are learnt from the photos above: the LGPL-3.0 and CC BY-SA 4.0 wallpapers are
   listed with their authors so that their attribution travels with this card.
 
@@ -544,6 +553,27 @@ Trained on synthetic marks over {n_photos} photographs: real watermarks come in 
 Faint (15-30%) marks on busy texture are the hardest case; staff decisions exported by the data
 team are the way to retrain on real marks.
 """
+
+
+BACKBONES = {
+    "mobilenet": ("A MobileNetV3-{arch} backbone (torchvision definition, width {width}, trained "
+                  "from scratch:\nno pretrained weights)",
+                  "code and architecture: torchvision (BSD-3-Clause); no pretrained weights used."),
+    "ppocr": ("The PP-OCRv4 text detector's PP-LCNetV3 backbone (`models/ppocr_backbone.py`),\n"
+              "starting from the detector's pretrained weights, its layers up to stride "
+              "{freeze_to} frozen,\nthe later stages fine-tuned,",
+              "backbone weights and architecture: PP-OCRv4's detector as shipped in the "
+              "rapidocr_onnxruntime\n  wheel (Apache-2.0), turned into PyTorch by onnx2torch "
+              "(Apache-2.0); head: our own."),
+}
+
+
+def backbone_text(args) -> tuple[str, str]:
+    """The card's description of the backbone and the license line of its weights."""
+    arch = getattr(args, "arch", "small")
+    described, license = BACKBONES["ppocr" if arch == "ppocr" else "mobilenet"]
+    return described.format(arch=arch.capitalize(), width=args.width,
+                            freeze_to=getattr(args, "freeze_to", 8)), license
 
 
 def write_card(args, version, metrics, timings, history, threshold, train_minutes,
@@ -564,8 +594,9 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
                          "arguments alone)")
     else:
         schedule = f"{args.epochs} epochs of {args.crop}-px crops"
+    backbone, architecture_license = backbone_text(args)
     return CARD.format(
-        version=version, arch=getattr(args, "arch", "small").capitalize(), width=args.width,
+        version=version, backbone=backbone, architecture_license=architecture_license,
         long_side=args.long_side, short=args.long_side * 3 // 4,
         backend=timings["backend"], fonts=len(FONT_FILES), n_train=args.train_samples,
         n_val=args.val_samples, n_test=args.test_samples, seed=args.seed,
@@ -642,7 +673,7 @@ def register_run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--card-note {args.card_note}: no such file")
         run["card_note"] = args.card_note.read_text().strip()
     trained = run["args"]
-    model = MarkNet(trained["width"], trained.get("arch", "small"))
+    model = MarkNet(trained["width"], trained.get("arch", "small"), trained.get("freeze_to", 8))
     model.load_state_dict(torch.jit.load(str(args.from_run / TORCHSCRIPT_FILE),
                                          map_location="cpu").state_dict())
     finish(model, run, args.from_run, args.register, args.promote)
