@@ -82,6 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the burned-in text's height as a share of the photo's short side, LOW-HIGH (default "
         "0.028-0.05; e.g. 0.010-0.020 for labels seen from across the room)"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+        "share of the watermark photos that also show text of the scene (a name badge, a sign, "
+        "lettering on clothing), a hard negative counted in its own false-positive row; the "
+        "photos are otherwise those of the default 0"))
     parser.add_argument("--split", choices=("test", "val", "train"), default="test", help=(
         "backgrounds: the held-out test photos (the figures), the validation photos, on "
         "which settings such as the check's `combine` are chosen (never on the test photos), "
@@ -109,6 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.resamples < 0:
         parser.error("--resamples is 0 (no intervals) or more")
+    if not 0.0 <= args.scene_text_rate <= 1.0:
+        parser.error("--scene-text-rate is a share, 0 to 1")
     if (args.marked > 0) != (args.clean > 0):
         parser.error("--marked and --clean are both 0 (a burned-in PHI run only) or both more: "
                      "ROC AUC needs photos with and without marks")
@@ -174,12 +180,14 @@ def combined(text_score: float, model_score: float) -> float:
     return 1 - (1 - text_score) * (1 - model_score)
 
 
-def bench_synth(split: str, seed: int, photo_set: int = 1) -> WatermarkSynth:
+def bench_synth(split: str, seed: int, photo_set: int = 1,
+                scene_text_rate: float = 0.0) -> WatermarkSynth:
     """The bench's photos: photo i of a run is `bench_synth(split, seed, photo_set).sample(i,
     marked=...)`; `photo_set` matters only to the training split (validation and test photos
-    are the same in every set)."""
+    are the same in every set). `scene_text_rate` adds text of the scene to that share of the
+    photos, leaving everything else as it was."""
     return WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=(1200, 1600),
-                          negative_rate=0.5)
+                          negative_rate=0.5, scene_text_rate=scene_text_rate)
 
 
 def trained_photo_set(watermark: WatermarkCheck) -> int:
@@ -190,7 +198,7 @@ def trained_photo_set(watermark: WatermarkCheck) -> int:
 
 def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
-    synth = bench_synth(args.split, args.seed, args.photo_set)
+    synth = bench_synth(args.split, args.seed, args.photo_set, args.scene_text_rate)
     rows, timings = [], defaultdict(list)
     plan = [True] * args.marked + [False] * args.clean
     for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
@@ -657,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"burned-in photos missed ({missed_phi}): {args.out / 'phi_missed.png'}")
     if rows:
         plot_roc(rows, args.out / "watermark_roc.png")
-        drawn = missed_sheet(rows, bench_synth(args.split, args.seed, args.photo_set),
+        drawn = missed_sheet(rows, bench_synth(args.split, args.seed, args.photo_set,
+                                               args.scene_text_rate),
                              watermark.settings.fail_at, args.out / "watermark_missed.png")
         console.print(f"ROC plot: {args.out / 'watermark_roc.png'}; missed marks and the "
                       f"highest-scored unmarked photos ({drawn}): "

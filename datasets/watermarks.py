@@ -14,7 +14,10 @@ into the pixels (camera date stamps, name labels, wristbands, chart stickers).
 
 With `derived_rate`, that share of the scenes is made from the set's own photos instead of a
 crop of one (`derived_background`: textures, blends, fractal noise), for backgrounds the photos
-do not show.
+do not show. With `scene_text_rate`, that share of the samples also shows text that belongs to
+the scene (`draw_scene_text`: a name badge, a printed sign, lettering on clothing), opaque and
+lit like the scene: a hard negative for a detector that starts from a text detector's features.
+Both draw from their own random streams, so a set without them is the set it always was.
 
 Everything is a function of (seed, index): the same call gives the same pixels.
 """
@@ -36,6 +39,7 @@ from datasets.fonts import FONT_FILES, MONOSPACE, font
 MARK_KINDS = ("practice_text", "url", "copyright", "phone", "logo", "logo_text", "tiled_text",
               "tiled_logo")
 NEGATIVE_KINDS = ("ruler", "tape", "gown", "jewellery", "tattoo", "skin_marking")
+SCENE_TEXT_FORMS = ("badge", "sign", "clothing")
 PLACEMENTS = ("corner", "centre", "edge")
 OPACITY_BANDS = ((0.15, 0.30), (0.30, 0.50), (0.50, 1.01))
 
@@ -96,11 +100,12 @@ class WatermarkSynth:
     def __init__(self, photos: list[sample_photos.SamplePhoto], seed: int, *,
                  long_side: tuple[int, int] = (448, 448), positive_rate: float = 0.5,
                  negative_rate: float = 0.5, jpeg_quality: tuple[int, int] = (70, 95),
-                 derived_rate: float = 0.0) -> None:
+                 derived_rate: float = 0.0, scene_text_rate: float = 0.0) -> None:
         if not photos:
             raise ValueError("a watermark set needs at least one background photo")
-        if not 0.0 <= derived_rate <= 1.0:
-            raise ValueError(f"derived_rate is a share, 0..1, not {derived_rate}")
+        for name, rate in (("derived_rate", derived_rate), ("scene_text_rate", scene_text_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} is a share, 0..1, not {rate}")
         self.photos = photos
         self.seed = seed
         self.long_side = long_side
@@ -108,6 +113,7 @@ class WatermarkSynth:
         self.negative_rate = negative_rate
         self.jpeg_quality = jpeg_quality
         self.derived_rate = derived_rate
+        self.scene_text_rate = scene_text_rate
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -135,6 +141,11 @@ class WatermarkSynth:
                 kind = str(rng.choice(NEGATIVE_KINDS))
                 canvas = draw_negative(canvas, kind, rng)
                 negatives.append(kind)
+        if self.scene_text_rate:
+            text_rng = np.random.default_rng([self.seed, index, SCENE_TEXT_STREAM])
+            if text_rng.random() < self.scene_text_rate:
+                canvas = draw_scene_text(canvas, text_rng)
+                negatives.append("scene_text")
         mask = np.zeros(image.shape[:2], dtype=np.float32)
         marks: list[Mark] = []
         if marked if marked is not None else rng.random() < self.positive_rate:
@@ -170,6 +181,7 @@ def background(photo: np.ndarray, rng: np.random.Generator, long_side: int) -> n
 
 
 DERIVED_STREAM = 1
+SCENE_TEXT_STREAM = 2
 DERIVED_KINDS = ("texture", "blend", "noise")
 
 
@@ -654,6 +666,86 @@ def _tattoo(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
             points.append((cx + r * math.cos(angle), cy + r * math.sin(angle)))
         draw.polygon(points, outline=ink, width=line)
     return _ink(canvas, layer, blur=float(rng.uniform(0.5, 1.5)))
+
+
+_SIGN_WORDS = ("EXIT", "RECOVERY", "PHARMACY", "NO ENTRY", "WAITING ROOM", "RADIOLOGY",
+               "STAFF ONLY", "ROOM 14", "CAFE", "PARKING", "WARD B", "LIBRARY", "OPEN")
+_CLOTHING_WORDS = ("UNIVERSITY", "ATHLETICS", "BROOKLYN", "SPORT 23", "TEAM", "VARSITY",
+                   "SURF CLUB", "NEW YORK", "ACADEMY", "RUN CLUB")
+_BADGE_TITLES = ("RN", "MD", "Nurse", "Surgery", "Staff", "Volunteer", "Visitor", "Anesthesia",
+                 "Patient Care", "Imaging")
+
+
+def draw_scene_text(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Text that is part of the scene, not laid over it: a name badge (a card with a name and
+    a title), a printed sign (words on a coloured plate) or lettering on clothing (bold words
+    on a broad patch of fabric). Opaque, turned, and lit like the scene: what a watermark is
+    not."""
+    form = str(rng.choice(SCENE_TEXT_FORMS))
+    short = min(canvas.size)
+    if form == "badge":
+        plate = _badge(short, rng)
+    elif form == "sign":
+        plate = _sign(short, rng)
+    else:
+        return _clothing_print(canvas, rng)
+    return _paste_rotated(canvas, plate, rng, shade=float(rng.uniform(0.4, 0.7)))
+
+
+def _text_plate(lines: list[tuple[str, str, float]], width: int, height: int,
+                paper: tuple[int, int, int], ink: tuple[int, int, int]) -> Image.Image:
+    """A plate of `paper` with centred lines of (text, font file, height share) in `ink`."""
+    plate = Image.new("RGBA", (width, height), paper + (255,))
+    draw = ImageDraw.Draw(plate)
+    y = height * 0.12
+    for text, face_file, share in lines:
+        face = font(face_file, max(6, int(height * share)))
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+        draw.text(((width - (right - left)) / 2 - left, y - top), text, font=face, fill=ink + (255,))
+        y += (bottom - top) + height * 0.08
+    return plate
+
+
+def _badge(short: int, rng: np.random.Generator) -> Image.Image:
+    width = int(short * rng.uniform(0.12, 0.28))
+    height = int(width * rng.uniform(0.5, 0.7))
+    name = f"{rng.choice(_GIVEN)} {rng.choice(_SURNAMES)}"
+    if rng.random() < 0.4:
+        name = name.upper()
+    bold = str(rng.choice(["DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf"]))
+    plate = _text_plate([(name, bold, 0.2), (str(rng.choice(_BADGE_TITLES)), "DejaVuSans.ttf", 0.16)],
+                        width, height, (245, 245, 240), (20, 20, 30))
+    stripe = tuple(int(v) for v in rng.choice([[30, 80, 160], [170, 30, 40], [20, 120, 80]]))
+    ImageDraw.Draw(plate).rectangle([0, height * 0.82, width, height], fill=stripe + (255,))
+    return plate
+
+
+def _sign(short: int, rng: np.random.Generator) -> Image.Image:
+    words = str(rng.choice(_SIGN_WORDS))
+    width = int(short * rng.uniform(0.18, 0.45))
+    height = int(width * rng.uniform(0.22, 0.4))
+    paper, ink = [((20, 110, 60), (250, 250, 250)), ((250, 250, 250), (20, 20, 20)),
+                  ((30, 60, 140), (250, 250, 250)), ((240, 200, 40), (20, 20, 20))][
+        int(rng.integers(4))]
+    return _text_plate([(words, "DejaVuSans-Bold.ttf", 0.55)], width, height, paper, ink)
+
+
+def _clothing_print(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Bold words printed on a shirt: the fabric is a broad shaded patch, the print opaque."""
+    width, height = canvas.size
+    fabric_colour = tuple(int(v) for v in rng.integers(30, 230, 3))
+    ink = tuple(int(v) for v in rng.choice([[250, 250, 250], [20, 20, 20], [200, 30, 40],
+                                            [240, 190, 40]]))
+    patch = Image.new("RGBA", (int(width * rng.uniform(0.35, 0.7)),
+                               int(height * rng.uniform(0.3, 0.6))), fabric_colour + (255,))
+    words = str(rng.choice(_CLOTHING_WORDS))
+    face = font(str(rng.choice(["DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf"])),
+                max(8, int(patch.width / max(4, len(words)) * 1.3)))
+    draw = ImageDraw.Draw(patch)
+    left, top, right, bottom = draw.textbbox((0, 0), words, font=face)
+    draw.text(((patch.width - (right - left)) / 2 - left, patch.height * 0.3 - top), words,
+              font=face, fill=ink + (255,))
+    return _paste_rotated(canvas, patch, rng, shade=0.7)
 
 
 def _skin_marking(canvas: Image.Image, rng: np.random.Generator) -> Image.Image:

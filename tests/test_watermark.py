@@ -19,6 +19,7 @@ from datasets.watermarks import (
     DERIVED_KINDS,
     MARK_KINDS,
     NEGATIVE_KINDS,
+    SCENE_TEXT_FORMS,
     WatermarkSynth,
     background,
     derived_background,
@@ -109,6 +110,41 @@ def test_every_derived_scene_kind_fills_the_frame_with_a_new_scene(kind: str) ->
 def test_a_derived_share_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match="derived_rate"):
         WatermarkSynth(TEST_PHOTOS, seed=3, derived_rate=1.5)
+
+
+def test_scene_text_is_added_to_a_share_of_samples_and_changes_nothing_else() -> None:
+    train = sample_photos.split("train")[:4]
+    plain = WatermarkSynth(train, seed=3, long_side=(300, 360))
+    with_text = WatermarkSynth(train, seed=3, long_side=(300, 360), scene_text_rate=0.5)
+    added = []
+    for index in range(16):
+        before, after = plain.sample(index), with_text.sample(index)
+        assert after.describe()["marks"] == before.describe()["marks"]  # labels and masks kept
+        assert np.array_equal(after.mask, before.mask)
+        assert np.array_equal(after.image, with_text.sample(index).image)  # seeded
+        has_text = "scene_text" in after.negatives
+        assert after.negatives == before.negatives + ["scene_text"] * has_text
+        assert has_text == (not np.array_equal(after.image, before.image))
+        added.append(has_text)
+    assert 3 <= sum(added) <= 13
+    with pytest.raises(ValueError, match="scene_text_rate"):
+        WatermarkSynth(TEST_PHOTOS, seed=3, scene_text_rate=-0.1)
+
+
+@pytest.mark.parametrize("form", SCENE_TEXT_FORMS)
+def test_every_scene_text_form_draws_opaque_lettering_into_the_scene(form: str) -> None:
+    from datasets.watermarks import draw_scene_text
+
+    scene = Image.fromarray(np.full((360, 480, 3), 128, np.uint8))
+    for seed in range(60):  # the first seed whose draw is `form`
+        if str(np.random.default_rng(seed).choice(SCENE_TEXT_FORMS)) == form:
+            break
+    drawn = np.asarray(draw_scene_text(scene, np.random.default_rng(seed))).astype(int)
+    changed = np.abs(drawn - 128).max(axis=2) > 40
+    assert 0.002 < changed.mean() < 0.6  # a plate or patch, not the whole frame
+    ys, xs = np.nonzero(changed)
+    patch = drawn[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    assert patch.std() > 20  # lettering on it, not a flat plate
 
 
 def test_marked_samples_carry_their_marks_and_masks() -> None:

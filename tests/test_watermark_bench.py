@@ -31,6 +31,17 @@ def test_compare_versions_takes_a_version_or_a_version_at_a_side() -> None:
     for bad in ("0.02-0.01", "0-0.02", "small"):
         with pytest.raises(SystemExit):
             watermark_bench.parse_args(["--phi-text-share", bad])
+    assert watermark_bench.parse_args(["--scene-text-rate", "0.5"]).scene_text_rate == 0.5
+    with pytest.raises(SystemExit):
+        watermark_bench.parse_args(["--scene-text-rate", "1.5"])
+
+
+def test_scene_text_photos_are_the_default_photos_with_text_added() -> None:
+    plain, with_text = (watermark_bench.bench_synth("test", 7, 1, rate) for rate in (0.0, 1.0))
+    before, after = plain.sample(2, marked=False), with_text.sample(2, marked=False)
+    assert after.negatives == before.negatives + ["scene_text"] and after.label == 0
+    assert before.background == after.background
+    assert not np.array_equal(before.image, after.image)
 
 
 def test_a_burned_in_phi_run_alone_prints_its_recall(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--photo-set", type=int, default=1,
                         help="train on the photos of sets 1..N (datasets.sample_photos; every "
                              "1.x version so far used set 1)")
+    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+        "share of training samples that also show text belonging to the scene (a badge, a "
+        "sign, lettering on clothing: label 0); validation and test sets stay without"))
     parser.add_argument("--crop", type=int, default=160, help="training crop, px")
     parser.add_argument("--width", type=float, default=0.5, help="MobileNetV3 width multiplier")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
@@ -115,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.batch_size % args.crops_per_sample:
         parser.error("--batch-size must be a multiple of --crops-per-sample")
     sample_photos.require_photo_set(parser, args.photo_set)
+    if not 0.0 <= args.scene_text_rate <= 1.0:
+        parser.error("--scene-text-rate is a share, 0 to 1")
     if args.crop % 32 or args.long_side % 32:
         parser.error("--crop and --long-side must be multiples of 32")
     if args.crop > args.long_side * 2 // 3:
@@ -124,28 +129,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- data
 
-def _build(job: tuple[str, int, int, int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
-    split, seed, index, long_side, photo_set = job
+def _build(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Sample `index` of a set: (split, seed, index, long_side, photo_set[, scene_text_rate])."""
+    split, seed, index, long_side, photo_set, *rest = job
     synth = WatermarkSynth(sample_photos.split(split, photo_set), seed,
-                           long_side=(long_side, long_side))
+                           long_side=(long_side, long_side),
+                           scene_text_rate=rest[0] if rest else 0.0)
     sample = synth.sample(index)
     mask = cv2.dilate(sample.mask, np.ones((7, 7), np.uint8))
     return sample.image, (mask * 255).astype(np.uint8), sample.describe()
 
 
 def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
-               desc: str, cache: Path | None = None,
-               photo_set: int = 1) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+               desc: str, cache: Path | None = None, photo_set: int = 1,
+               scene_text_rate: float = 0.0) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
     the same arguments always build the same pixels (so a cached pool of another size gives
     its first samples, and only the rest are built)."""
     photos = sample_photos.split(split, photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
-    stem = f"{split}-{digest}-{seed}"
+    stem = f"{split}-{digest}-{seed}" + (f"-text{scene_text_rate}" if scene_text_rate else "")
     samples = _cached_prefix(cache, stem, long_side, count) if cache else []
     if len(samples) < count:
         sample_photos.fetch(photos)
-        jobs = [(split, seed, index, long_side, photo_set)
+        jobs = [(split, seed, index, long_side, photo_set, scene_text_rate)
                 for index in range(len(samples), count)]
         if workers <= 1:
             samples += [_build(job) for job in tqdm(jobs, desc=desc)]
@@ -235,17 +242,18 @@ class StreamedCrops(torch.utils.data.Dataset):
     Item i is a function of (seed, i) alone, whichever worker builds it."""
 
     def __init__(self, split: str, seed: int, count: int, long_side: int, crop: int,
-                 crops: int, augment: bool, photo_set: int = 1) -> None:
+                 crops: int, augment: bool, photo_set: int = 1,
+                 scene_text_rate: float = 0.0) -> None:
         self.split, self.seed, self.count, self.long_side = split, seed, count, long_side
         self.crop, self.crops, self.augment = crop, crops, augment
-        self.photo_set = photo_set
+        self.photo_set, self.scene_text_rate = photo_set, scene_text_rate
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask, meta = _build((self.split, self.seed, index, self.long_side,
-                                    self.photo_set))
+                                    self.photo_set, self.scene_text_rate))
         rng = np.random.default_rng([self.seed, index, 1])
         images, targets = zip(*(random_crop(image, mask, meta["label"], self.crop, rng,
                                             augment=self.augment) for _ in range(self.crops)))
@@ -391,7 +399,8 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
     device = torch.device(args.device)
     model = initial_model(args).to(device).to(memory_format=torch.channels_last)
     dataset = StreamedCrops("train", args.seed, args.train_samples, args.long_side, args.crop,
-                            args.crops_per_sample, args.augment, args.photo_set)
+                            args.crops_per_sample, args.augment, args.photo_set,
+                            args.scene_text_rate)
     sample_photos.fetch(sample_photos.split("train", args.photo_set))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size // args.crops_per_sample, shuffle=False,
@@ -512,7 +521,7 @@ text marks (practice names, URLs, ©, phone numbers) in {fonts} fonts, several s
 opacities 15-95%, rotations and tilings; simple vector logos with and without text; corner,
 centre, edge and tiled placement. Hard negatives drawn into the scene with label 0: rulers,
 measuring tapes, printed gowns, jewellery, tattoos (including script words), surgical skin
-markings.
+markings{scene_text}.
 
 - training photos ({n_train} samples, seed {seed}): {train_photos}
 - validation ({n_val} samples, seed {val_seed}; chooses the threshold): photos never trained
@@ -610,6 +619,9 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         train_minutes=train_minutes, where=where, val=metrics["val"],
         test=metrics["test"], threshold=round(threshold, 4), min_precision=args.min_precision,
         licenses=licenses, font_licenses=font_licenses, n_photos=len(train_photos),
+        scene_text=(f"; in {getattr(args, 'scene_text_rate', 0.0):.0%} of the training samples "
+                    "also text of the scene (name badges, signs, lettering on clothing)"
+                    if getattr(args, "scene_text_rate", 0.0) else ""),
         **{k: v for k, v in timings.items() if k != "backend"})
 
 
@@ -636,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.workers, "test samples", args.cache)
     train_pool = None if args.stream else build_pool(
         "train", args.seed, args.train_samples, args.long_side, args.workers,
-        "training samples", args.cache, args.photo_set)
+        "training samples", args.cache, args.photo_set, args.scene_text_rate)
     started = time.perf_counter()
     if args.stream:
         model, history = train_streamed(args, val_pool)
