@@ -701,7 +701,8 @@ def _text_plate(lines: list[tuple[str, str, float]], width: int, height: int,
     for text, face_file, share in lines:
         face = font(face_file, max(6, int(height * share)))
         left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
-        draw.text(((width - (right - left)) / 2 - left, y - top), text, font=face, fill=ink + (255,))
+        draw.text(((width - (right - left)) / 2 - left, y - top), text, font=face,
+                  fill=ink + (255,))
         y += (bottom - top) + height * 0.08
     return plate
 
@@ -713,7 +714,8 @@ def _badge(short: int, rng: np.random.Generator) -> Image.Image:
     if rng.random() < 0.4:
         name = name.upper()
     bold = str(rng.choice(["DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf"]))
-    plate = _text_plate([(name, bold, 0.2), (str(rng.choice(_BADGE_TITLES)), "DejaVuSans.ttf", 0.16)],
+    title = str(rng.choice(_BADGE_TITLES))
+    plate = _text_plate([(name, bold, 0.2), (title, "DejaVuSans.ttf", 0.16)],
                         width, height, (245, 245, 240), (20, 20, 30))
     stripe = tuple(int(v) for v in rng.choice([[30, 80, 160], [170, 30, 40], [20, 120, 80]]))
     ImageDraw.Draw(plate).rectangle([0, height * 0.82, width, height], fill=stripe + (255,))
