@@ -68,12 +68,25 @@ def test_a_teacher_weight_that_could_turn_a_label_over_is_refused(
 
 
 @pytest.mark.parametrize("share", ["-0.1", "1.5"])
-def test_a_derived_scene_share_outside_zero_to_one_is_refused(
-        share: str, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("option", ["--derived-backgrounds", "--scene-text-rate"])
+def test_a_share_outside_zero_to_one_is_refused(
+        option: str, share: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
-        train_watermark_head.parse_args(["--out", "unused", "--derived-backgrounds", share])
-    assert exited.value.code == 2 and "--derived-backgrounds is a share, 0..1" in \
-        capsys.readouterr().err
+        train_watermark_head.parse_args(["--out", "unused", option, share])
+    assert exited.value.code == 2 and f"{option} is a share, 0..1" in capsys.readouterr().err
+
+
+def test_scene_text_reaches_the_training_features_and_the_card_only() -> None:
+    """Real sample, real OCR features: the same sample with the scene's text drawn in."""
+    job = ("train", 2, 5, 1, (480, 560), 512, "", "", 0.3, 0.0)
+    plain, plain_targets, plain_meta = train_watermark_head._build(job)
+    with_text, targets, meta = train_watermark_head._build(job + (1.0,))
+    assert meta["negatives"] == plain_meta["negatives"] + ["scene_text"]
+    assert np.array_equal(targets, plain_targets)  # labels untouched
+    assert not np.array_equal(with_text, plain)
+    args = train_watermark_head.parse_args(["--out", "unused", "--scene-text-rate", "0.3"])
+    assert "30% of the training samples also show a name badge" in \
+        train_watermark_head.derived_note(args)
 
 
 @pytest.mark.parametrize("teacher", ["2.2", "9.9"])

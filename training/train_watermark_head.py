@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "share of training samples whose scene is made from the training photos instead "
         "(datasets.watermarks.derived_background: a mirrored texture, two photos blended, "
         "coloured fractal noise); 0..1, default 0"))
+    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+        "share of training samples that also show text of the scene (a name badge, a sign, "
+        "lettering on clothing: datasets.watermarks.draw_scene_text); 0..1, default 0"))
     parser.add_argument("--render-side", default="640,832",
                         help="long side range (px) the samples are rendered at")
     parser.add_argument("--det-max-side", type=int, default=512)
@@ -110,6 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.teacher_weight <= 0.5:
         # above one half a teacher's "no" would turn a marked cell's label over
         parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
+    if not 0 <= args.scene_text_rate <= 1:
+        parser.error(f"--scene-text-rate is a share, 0..1, not {args.scene_text_rate}")
     if not 0 <= args.derived_backgrounds <= 1:
         parser.error(f"--derived-backgrounds is a share, 0..1, not {args.derived_backgrounds}")
     if args.members < 1:
@@ -170,9 +175,9 @@ def cell_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _build(job: tuple):  # type: ignore[type-arg]
     (split, photo_set, seed, index, render_side, det_max_side, baseline, teacher, weight,
-     derived) = job
+     derived, *rest) = job
     synth = WatermarkSynth(sample_photos.split(split, photo_set), seed, long_side=render_side,
-                           derived_rate=derived)
+                           derived_rate=derived, scene_text_rate=rest[0] if rest else 0.0)
     sample = synth.sample(index)
     _, _, found = _engine(det_max_side).detect_with_features(sample.image)
     features = found.values
@@ -193,8 +198,10 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
     taught = split == "train" and bool(args.teacher)
     derived = args.derived_backgrounds if split == "train" else 0.0
+    scene_text = args.scene_text_rate if split == "train" else 0.0
     variant = (f"-teacher{args.teacher}x{args.teacher_weight}" if taught else "") + (
-        f"-derived{derived:g}" if derived else "")
+        f"-derived{derived:g}" if derived else "") + (
+        f"-text{scene_text:g}" if scene_text else "")
     stem = (f"head-{split}-{digest}-{seed}-{{count}}-{render_side[0]}x{render_side[1]}"
             f"-det{args.det_max_side}-{args.baseline or 'none'}{variant}.pkl")
     name = stem.format(count=count)
@@ -203,7 +210,7 @@ def build_pool(split: str, seed: int, count: int, args: argparse.Namespace) -> l
         return samples
     sample_photos.fetch(photos)
     jobs = [(split, args.photo_set, seed, i, render_side, args.det_max_side, args.baseline,
-             args.teacher if taught else "", args.teacher_weight, derived)
+             args.teacher if taught else "", args.teacher_weight, derived, scene_text)
             for i in range(len(samples), count)]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         samples += list(tqdm(pool.imap(_build, jobs, chunksize=8), total=len(jobs),
@@ -554,9 +561,13 @@ def members_note(args) -> str:  # type: ignore[no-untyped-def]
 
 
 def derived_note(args) -> str:  # type: ignore[no-untyped-def]
+    scene_text = getattr(args, "scene_text_rate", 0.0)
+    note = (f"\n\nText of the scene: {scene_text:.0%} of the training samples also show a name "
+            "badge, a sign or lettering on clothing (`datasets.watermarks.draw_scene_text`), "
+            "label 0." if scene_text else "")
     if not args.derived_backgrounds:
-        return ""
-    return (f"\n\nDerived scenes: {args.derived_backgrounds:.0%} of the training samples have a "
+        return note
+    return note + (f"\n\nDerived scenes: {args.derived_backgrounds:.0%} of the training samples have a "
             "scene made from the training photos instead of a crop of one "
             "(`datasets.watermarks.derived_background`: a patch tiled into a mirrored texture, "
             "two photos blended, or fractal noise in a photo's colours); validation and test "
