@@ -228,7 +228,9 @@ class OcrEngine:
 
 def detector_model(variant: str, model_dir: Path) -> Path | bytes:
     """The text detector's ONNX model (a file, or bytes built in memory) for `det_model`."""
-    source = model_dir / "ch_PP-OCRv4_det_infer.onnx"
+    from models.text_features import DETECTOR_FILE
+
+    source = model_dir / DETECTOR_FILE
     if variant == "wheel":
         return source
     from models import quantize

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from torch import nn
 
-from models.text_features import BACKBONE_16
+from models.text_features import BACKBONE_16, DETECTOR_FILE
 
 INPUT = "x"
 BACKBONE_8 = "p2o.Add.71"
@@ -46,8 +46,7 @@ def detector_file() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("rapidocr_onnxruntime is not installed: the backbone's "
                                 "weights are its detector's")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / \
-        "ch_PP-OCRv4_det_infer.onnx"
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / DETECTOR_FILE
     if not path.is_file():
         raise FileNotFoundError(f"rapidocr_onnxruntime has no {path.name}")
     return path

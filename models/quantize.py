@@ -103,7 +103,9 @@ def nudenet_input(image: np.ndarray, size: int = 320) -> np.ndarray:
 def source_model(name: str) -> Path:
     if name == "ocr-det":
         import rapidocr_onnxruntime
-        return Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+
+        from models.text_features import DETECTOR_FILE
+        return Path(rapidocr_onnxruntime.__file__).parent / "models" / DETECTOR_FILE
     from models.body_parts import model_file
     return model_file()
 

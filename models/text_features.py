@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import onnx
 
 FEATURE_OUTPUT = "text_features"
+DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"  # in the wheel's models/ folder
 STRIDE = 16
 BACKBONE_16 = "p2o.Add.147"
 NECK_16 = "p2o.Add.249"

@@ -161,3 +161,9 @@ def test_a_run_on_the_ocr_backbone_is_rebuilt_with_its_frozen_stride(tmp_path: P
     scripted = WatermarkDetector(version, DetectorOptions(backend="torchscript")).predict(image)
     assert served.shape == (9, 12)
     assert np.abs(served - scripted.probabilities).max() < 1e-4
+
+
+def test_a_frozen_stride_is_refused_for_a_network_without_the_ocr_backbone(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        train_watermark.parse_args(["--out", "x", "--arch", "large", "--freeze-to", "16"])
+    assert "--freeze-to applies to --arch ppocr only" in capsys.readouterr().err

@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.batch_size % args.crops_per_sample:
         parser.error("--batch-size must be a multiple of --crops-per-sample")
     sample_photos.require_photo_set(parser, args.photo_set)
+    if args.freeze_to != 8 and args.arch != "ppocr":
+        parser.error("--freeze-to applies to --arch ppocr only")
     if not 0.0 <= args.scene_text_rate <= 1.0:
         parser.error("--scene-text-rate is a share, 0 to 1")
     if args.crop % 32 or args.long_side % 32:
