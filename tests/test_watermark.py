@@ -79,10 +79,14 @@ def test_the_builder_is_seeded() -> None:
     assert not np.array_equal(first.image, other.image)
 
 
+def small_training_set(**options: float) -> WatermarkSynth:
+    """Four training scenes at 300-360 px, seed 3: a set and its variants sample alike."""
+    return WatermarkSynth(sample_photos.split("train")[:4], seed=3, long_side=(300, 360),
+                          **options)
+
+
 def test_derived_scenes_replace_a_share_of_scenes_and_leave_the_rest_as_they_were() -> None:
-    train = sample_photos.split("train")[:4]
-    plain = WatermarkSynth(train, seed=3, long_side=(300, 360))
-    derived = WatermarkSynth(train, seed=3, long_side=(300, 360), derived_rate=0.5)
+    plain, derived = small_training_set(), small_training_set(derived_rate=0.5)
     changed = []
     for index in range(12):
         before, after = plain.sample(index), derived.sample(index)
@@ -113,9 +117,7 @@ def test_a_derived_share_outside_zero_to_one_is_refused() -> None:
 
 
 def test_scene_text_is_added_to_a_share_of_samples_and_changes_nothing_else() -> None:
-    train = sample_photos.split("train")[:4]
-    plain = WatermarkSynth(train, seed=3, long_side=(300, 360))
-    with_text = WatermarkSynth(train, seed=3, long_side=(300, 360), scene_text_rate=0.5)
+    plain, with_text = small_training_set(), small_training_set(scene_text_rate=0.5)
     added = []
     for index in range(16):
         before, after = plain.sample(index), with_text.sample(index)
