@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from datasets import sample_photos
 from datasets.watermarks import (PHI_FORMS, PHI_KINDS, PHI_TEXT_SHARE, WatermarkSynth,
-                                 burned_in_phi_sample)
+                                 burned_in_phi_sample, share)
 from models.checks.phi_image import PhiImageCheck
 from models.checks.watermark import WatermarkCheck
 from models.ocr import read_text
@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the burned-in text's height as a share of the photo's short side, LOW-HIGH (default "
         "0.028-0.05; e.g. 0.010-0.020 for labels seen from across the room)"))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+    parser.add_argument("--scene-text-rate", type=share, default=0.0, help=(
         "share of the watermark photos that also show text of the scene (a name badge, a sign, "
         "lettering on clothing), a hard negative counted in its own false-positive row; the "
         "photos are otherwise those of the default 0"))
@@ -113,8 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.resamples < 0:
         parser.error("--resamples is 0 (no intervals) or more")
-    if not 0.0 <= args.scene_text_rate <= 1.0:
-        parser.error("--scene-text-rate is a share, 0 to 1")
     if (args.marked > 0) != (args.clean > 0):
         parser.error("--marked and --clean are both 0 (a burned-in PHI run only) or both more: "
                      "ROC AUC needs photos with and without marks")

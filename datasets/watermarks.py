@@ -24,6 +24,7 @@ Everything is a function of (seed, index): the same call gives the same pixels.
 
 from __future__ import annotations
 
+import argparse
 import io
 import math
 import string
@@ -92,6 +93,17 @@ class Sample:
             "marks": [{"kind": m.kind, "placement": m.placement, "opacity": round(m.opacity, 3),
                        "box": list(m.box), "text": m.text} for m in self.marks],
         }
+
+
+def share(text: str) -> float:
+    """argparse type of the builder's rate options (`--scene-text-rate`, `--derived-backgrounds`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a share is a number, 0..1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is 0..1, not {value}")
+    return value
 
 
 class WatermarkSynth:

@@ -3,6 +3,7 @@ run) and the `watermark` check with the real OCR, on real sample photographs."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from datasets.watermarks import (
     derived_background,
     draw_mark,
     draw_negative,
+    share,
 )
 from datasets.region_photos import SourceUnavailable
 from models.checks.watermark import WatermarkCheck, cut_practice_mark, practice_mark_kind
@@ -131,6 +133,14 @@ def test_scene_text_is_added_to_a_share_of_samples_and_changes_nothing_else() ->
     assert 3 <= sum(added) <= 13
     with pytest.raises(ValueError, match="scene_text_rate"):
         WatermarkSynth(TEST_PHOTOS, seed=3, scene_text_rate=-0.1)
+
+
+def test_the_rate_options_take_a_share_and_name_what_is_wrong() -> None:
+    assert share("0") == 0.0 and share("0.3") == 0.3 and share("1") == 1.0
+    with pytest.raises(argparse.ArgumentTypeError, match=r"a share is 0\.\.1, not 1\.5"):
+        share("1.5")
+    with pytest.raises(argparse.ArgumentTypeError, match="a share is a number, 0..1, not 'a lot'"):
+        share("a lot")
 
 
 @pytest.mark.parametrize("form", SCENE_TEXT_FORMS)

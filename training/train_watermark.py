@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from datasets import sample_photos
 from datasets.fonts import FONT_FILES
-from datasets.watermarks import WatermarkSynth
+from datasets.watermarks import WatermarkSynth, share
 from models.registry import ModelRegistry
 from models.watermark import (ARCHS, FREEZE_STRIDES, MODEL_NAME, ONNX_FILE, STRIDE,
                               TORCHSCRIPT_FILE, MarkNet, to_input)
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--photo-set", type=int, default=1,
                         help="train on the photos of sets 1..N (datasets.sample_photos; every "
                              "1.x version so far used set 1)")
-    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+    parser.add_argument("--scene-text-rate", type=share, default=0.0, help=(
         "share of training samples that also show text belonging to the scene (a badge, a "
         "sign, lettering on clothing: label 0); validation and test sets stay without"))
     parser.add_argument("--crop", type=int, default=160, help="training crop, px")
@@ -120,8 +120,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sample_photos.require_photo_set(parser, args.photo_set)
     if args.freeze_to != 8 and args.arch != "ppocr":
         parser.error("--freeze-to applies to --arch ppocr only")
-    if not 0.0 <= args.scene_text_rate <= 1.0:
-        parser.error("--scene-text-rate is a share, 0 to 1")
     if args.crop % 32 or args.long_side % 32:
         parser.error("--crop and --long-side must be multiples of 32")
     if args.crop > args.long_side * 2 // 3:

@@ -44,7 +44,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from datasets import sample_photos
-from datasets.watermarks import WatermarkSynth
+from datasets.watermarks import WatermarkSynth, share
 from models.registry import ModelRegistry
 from models.text_features import CHANNELS, GROUPS, STRIDE, channels_of
 from models.watermark import (
@@ -71,11 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--photo-set", type=int, default=1,
                         help="train on the photos of sets 1..N (datasets.sample_photos; "
                              "2.0 and 2.1 used set 1, 2.2 set 2)")
-    parser.add_argument("--derived-backgrounds", type=float, default=0.0, help=(
+    parser.add_argument("--derived-backgrounds", type=share, default=0.0, help=(
         "share of training samples whose scene is made from the training photos instead "
         "(datasets.watermarks.derived_background: a mirrored texture, two photos blended, "
         "coloured fractal noise); 0..1, default 0"))
-    parser.add_argument("--scene-text-rate", type=float, default=0.0, help=(
+    parser.add_argument("--scene-text-rate", type=share, default=0.0, help=(
         "share of training samples that also show text of the scene (a name badge, a sign, "
         "lettering on clothing: datasets.watermarks.draw_scene_text); 0..1, default 0"))
     parser.add_argument("--render-side", default="640,832",
@@ -113,10 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.teacher_weight <= 0.5:
         # above one half a teacher's "no" would turn a marked cell's label over
         parser.error(f"--teacher-weight must be within 0..0.5, not {args.teacher_weight}")
-    if not 0 <= args.scene_text_rate <= 1:
-        parser.error(f"--scene-text-rate is a share, 0..1, not {args.scene_text_rate}")
-    if not 0 <= args.derived_backgrounds <= 1:
-        parser.error(f"--derived-backgrounds is a share, 0..1, not {args.derived_backgrounds}")
     if args.members < 1:
         parser.error(f"--members must be at least 1, not {args.members}")
     if args.teacher:
