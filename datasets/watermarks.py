@@ -96,7 +96,7 @@ class Sample:
 
 
 def share(text: str) -> float:
-    """argparse type of the builder's rate options (`--scene-text-rate`, `--derived-backgrounds`)."""
+    """argparse type of the builder's rate options (--scene-text-rate, --derived-backgrounds)."""
     try:
         value = float(text)
     except ValueError:
