@@ -188,9 +188,20 @@ class WatermarkLearner(Learner):
     model_name = "watermark"
     check = "watermark"
 
+    # what a MarkNet is: its backbone and the long side it sees (models.watermark.MarkNet)
+    SHAPE: ClassVar[dict[str, Any]] = {"arch": "small", "width": 0.5, "freeze_to": 8,
+                                       "long_side": 448}
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.shape = {key: options.get(key, default) for key, default in self.SHAPE.items()}
+
     @property
     def long_side(self) -> int:
-        return int(self.options.get("long_side", 448))
+        return int(self.shape["long_side"])
+
+    def served_config(self) -> dict[str, Any]:
+        return dict(self.shape)
 
     def inputs(self, dataset: StaffDataset, items: list[LabelledItem]) -> dict[str, torch.Tensor]:
         from models.watermark import to_input
@@ -208,15 +219,18 @@ class WatermarkLearner(Learner):
     def network(self, init: ModelVersion | Path | None) -> nn.Module:
         from models.watermark import TORCHSCRIPT_FILE, MarkNet
 
-        # A registered version says what it is (a MobileNetV3 of some width, or the OCR
-        # backbone frozen to some stride); a bare weights file is what the config says.
-        shape = init.config if isinstance(init, ModelVersion) else self.options
-        network = MarkNet(float(shape.get("width", 0.5)), shape.get("arch", "small"),
-                          int(shape.get("freeze_to", 8)))
-        if isinstance(init, ModelVersion) and TORCHSCRIPT_FILE not in init.files:
-            raise ValueError(f"{init.name} {init.version} is a head on the OCR's features, not a "
-                             f"MarkNet ({TORCHSCRIPT_FILE}) to start from: set init to a 1.x "
-                             "weights file (training/configs/watermark.toml) or \"scratch\"")
+        if isinstance(init, ModelVersion):
+            if TORCHSCRIPT_FILE not in init.files:
+                raise ValueError(f"{init.name} {init.version} is a head on the OCR's features, "
+                                 f"not a MarkNet ({TORCHSCRIPT_FILE}) to start from: set init to "
+                                 "a 1.x weights file (training/configs/watermark.toml) or "
+                                 "\"scratch\"")
+            # A registered version says what it is (a MobileNetV3 of some width, or the OCR
+            # backbone frozen to some stride) and the side it learnt at: the run trains, exports
+            # and registers that. A bare weights file is what the options say.
+            self.shape.update({k: init.config[k] for k in self.SHAPE if init.config.get(k)})
+        network = MarkNet(float(self.shape["width"]), self.shape["arch"],
+                          int(self.shape["freeze_to"]))
         if init is not None:
             path = init.path(TORCHSCRIPT_FILE) if isinstance(init, ModelVersion) else init
             network.load_state_dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -242,7 +256,7 @@ class WatermarkLearner(Learner):
     def scorer(self, version: ModelVersion) -> Callable[[np.ndarray, LabelledItem], float]:
         from models.watermark import DetectorOptions, load_detector
 
-        detector = load_detector(version, DetectorOptions(input_long_side=self.long_side))
+        detector = load_detector(version, DetectorOptions())  # at the version's own long side
         if detector.uses_text_features:  # a 2.x head: on the OCR detector's features, as served
             from models.ocr import OcrOptions, cached_engine
 
