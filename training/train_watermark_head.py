@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-samples", type=int, default=300)
     parser.add_argument("--photo-set", type=int, default=1,
                         help="train on the photos of sets 1..N (datasets.sample_photos; "
-                             "2.0 and 2.1 used set 1, 2.2 set 2)")
+                             "2.0 and 2.1 used set 1, 2.2 and 2.9 set 2)")
     parser.add_argument("--derived-backgrounds", type=share, default=0.0, help=(
         "share of training samples whose scene is made from the training photos instead "
         "(datasets.watermarks.derived_background: a mirrored texture, two photos blended, "
