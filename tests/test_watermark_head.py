@@ -155,6 +155,60 @@ def test_ensemble_members_start_apart_and_member_0_is_the_single_head() -> None:
     assert [r["member"] for r in history[:-1]] == [0, 1] and history[-1]["members"] == 2
 
 
+def _head_with_weights(value: float) -> FeatureHead:
+    head = FeatureHead(channels_of(list(GROUPS)), width=4)
+    with torch.no_grad():
+        for parameter in head.parameters():
+            parameter.fill_(value)
+    return head
+
+
+def test_keep_best_ships_the_epoch_with_the_best_validation_auroc() -> None:
+    kept = train_watermark_head.KeptWeights("best", epochs=3)
+    for epoch, auroc in enumerate((0.70, 0.90, 0.90), start=1):  # a tie keeps the earlier
+        kept.see(_head_with_weights(float(epoch)), {"epoch": epoch, "val_auroc": auroc})
+    head = _head_with_weights(3.0)
+    kept.restore(head, [], batch_size=8)
+    assert all(torch.all(p == 2.0) for p in head.parameters())
+    assert kept.describe() == "epoch 2 (best validation AUROC 0.9)"
+
+
+def test_keep_average_means_the_second_half_and_refits_batch_norm() -> None:
+    kept = train_watermark_head.KeptWeights("average", epochs=4)
+    for epoch in range(1, 5):  # epochs 3 and 4 are averaged
+        kept.see(_head_with_weights(float(epoch)), {"epoch": epoch, "val_auroc": 0.5})
+    pool = _random_pool(6, 0)
+    head = _head_with_weights(4.0)
+    kept.restore(head, pool, batch_size=len(pool))
+    assert all(torch.allclose(p, torch.full_like(p, 3.5)) for p in head.parameters())
+    assert kept.describe() == "mean of epochs 3-4"
+    # Statistics of the averaged weights' own activations, not the mean of two epochs': one
+    # batch of the whole pool, so the first norm's running mean is its input's mean exactly.
+    features, _, _ = train_watermark_head.padded_batch(pool)
+    with torch.no_grad():
+        chosen = features.index_select(1, head.channels)
+        first_conv = head.body[1]((chosen - head.mean) / head.std)
+    norm = head.body[2]
+    assert torch.allclose(norm.running_mean, first_conv.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert not norm.training and norm.momentum == 0.1
+
+
+def test_keep_last_leaves_the_trained_weights_and_names_them() -> None:
+    kept = train_watermark_head.KeptWeights("last", epochs=2)
+    for epoch in (1, 2):
+        kept.see(_head_with_weights(float(epoch)), {"epoch": epoch, "val_auroc": 0.9 - epoch})
+    head = _head_with_weights(2.0)
+    kept.restore(head, [], batch_size=8)
+    assert all(torch.all(p == 2.0) for p in head.parameters())
+    assert kept.describe() == "epoch 2 (the last)"
+
+
+def test_an_unknown_keep_is_refused_by_name(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_watermark_head.parse_args(["--out", "unused", "--keep", "first"])
+    assert exited.value.code == 2 and "argument --keep: invalid choice" in capsys.readouterr().err
+
+
 def test_the_retraining_learner_rebuilds_an_exported_ensemble_exactly(tmp_path: Path) -> None:
     """The registry keeps only the ONNX file: the staff-label learner must read an ensemble's
     members back from it (batch norms folded) and score as the file does."""
@@ -206,7 +260,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "--out", str(out), "--train-samples", "24", "--val-samples", "12",
         "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
         "--baseline", "", "--render-side", "480,560", "--register", str(root),
-        "--version", "2.test", "--promote", "--photo-set", "2"])
+        "--version", "2.test", "--promote", "--photo-set", "2", "--keep", "best"])
     assert code == 0
     return out, root
 
@@ -230,6 +284,8 @@ def test_the_training_command_registers_a_feature_head_with_its_card(trained) ->
     assert len(set(digests.values())) == 3 and all(len(d) == 64 for d in digests.values())
     assert all(f"`{digest}`" in card for digest in digests.values())
     assert digests["train"][:16] in model.data_version and "torch " in card
+    assert len(results["kept"]) == 1 and results["kept"][0].startswith("epoch ")
+    assert f"(`--keep best`): {results['kept'][0]}." in card
 
 
 def test_the_command_run_again_builds_the_same_samples_and_the_same_head(
@@ -241,7 +297,7 @@ def test_the_command_run_again_builds_the_same_samples_and_the_same_head(
     assert train_watermark_head.main([
         "--out", str(again), "--train-samples", "24", "--val-samples", "12",
         "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
-        "--baseline", "", "--render-side", "480,560", "--photo-set", "2"]) == 0
+        "--baseline", "", "--render-side", "480,560", "--photo-set", "2", "--keep", "best"]) == 0
     digests = [json.loads((run / "results.json").read_text())["samples_sha256"]
                for run in (first, again)]
     assert digests[0] == digests[1]

@@ -13,6 +13,8 @@ Steps (every number is an argument):
 2. train `models.watermark.FeatureHead` on them: per-cell BCE plus image-level BCE on the
    hottest cell (`training.train_watermark.loss_fn`); with --members K, K heads from their own
    initialisations, joined by `models.watermark.HeadEnsemble` (the mean of their logits);
+   --keep chooses the weights shipped: the last epoch's, the best on validation, or the mean
+   of the second half's;
 3. choose the threshold on the validation photos, evaluate on the held-out test photos, and
    score the registered from-scratch detector (--baseline, e.g. 1.2) on the same test images
    side by side;
@@ -59,6 +61,8 @@ from training.train_watermark import (
 
 console = Console()
 
+KEEP = ("last", "best", "average")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -98,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--keep", choices=KEEP, default="last", help=(
+        "the weights the run ships: the last epoch's; the epoch's with the best validation "
+        "AUROC (the earliest on a tie); or 'average', the mean of the weights at the end of "
+        "each epoch of the second half (stochastic weight averaging), its BatchNorm statistics "
+        "recomputed on the training samples"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-3)
@@ -270,6 +279,65 @@ def member_seed(seed: int, member: int) -> int:
     return seed + 1000 * member
 
 
+class KeptWeights:
+    """Which epoch's weights a run ships (`--keep`): it sees the head after every epoch and,
+    once training ends, puts the chosen weights back into it."""
+
+    def __init__(self, keep: str, epochs: int) -> None:
+        self.keep, self.epochs = keep, epochs
+        self.first_averaged = epochs // 2 + 1  # the second half; all of a one-epoch run
+        self.state: dict[str, torch.Tensor] | None = None
+        self.best_auroc, self.best_epoch, self.averaged = -1.0, 0, 0
+
+    def see(self, head: FeatureHead, record: dict) -> None:
+        epoch = record["epoch"]
+        if self.keep == "best" and record["val_auroc"] > self.best_auroc:
+            self.best_auroc, self.best_epoch = record["val_auroc"], epoch
+            self.state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        elif self.keep == "average" and epoch >= self.first_averaged:
+            weights = {k: v.detach().clone().float() for k, v in head.state_dict().items()
+                       if v.is_floating_point()}
+            if self.state is None:
+                self.state = weights
+            else:
+                for name, value in weights.items():
+                    self.state[name] += (value - self.state[name]) / (self.averaged + 1)
+            self.averaged += 1
+
+    def restore(self, head: FeatureHead, train_pool: list, batch_size: int) -> None:
+        if self.keep == "last" or self.state is None:
+            return
+        head.load_state_dict(self.state, strict=self.keep == "best")
+        if self.keep == "average":
+            recompute_batch_norm(head, train_pool, batch_size)
+
+    def describe(self) -> str:
+        if self.keep == "best":
+            return f"epoch {self.best_epoch} (best validation AUROC {self.best_auroc})"
+        if self.keep == "average":
+            return f"mean of epochs {self.first_averaged}-{self.epochs}"
+        return f"epoch {self.epochs} (the last)"
+
+
+@torch.no_grad()
+def recompute_batch_norm(head: FeatureHead, pool: list, batch_size: int) -> None:
+    """Averaged weights need their own BatchNorm statistics: one pass over the training
+    samples with only the BatchNorm layers in training mode (dropout off), each batch weighed
+    equally (momentum None)."""
+    norms = [m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    head.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train()
+    for start in range(0, len(pool), batch_size):
+        features, _, _ = padded_batch(pool[start:start + batch_size])
+        head(features)
+    for norm in norms:
+        norm.momentum = 0.1
+    head.eval()
+
+
 def train_member(args: argparse.Namespace, train_pool: list, val_pool: list,
                  member: int = 0) -> tuple[FeatureHead, list]:
     seed = member_seed(args.seed, member)
@@ -281,7 +349,7 @@ def train_member(args: argparse.Namespace, train_pool: list, val_pool: list,
     steps = -(-len(train_pool) // args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr,
                                                     total_steps=args.epochs * steps, pct_start=0.1)
-    history = []
+    history, kept = [], KeptWeights(args.keep, args.epochs)
     for epoch in range(args.epochs):
         head.train()
         order = rng.permutation(len(train_pool))
@@ -303,6 +371,10 @@ def train_member(args: argparse.Namespace, train_pool: list, val_pool: list,
                   "seconds": round(time.perf_counter() - started, 1)}
         history.append(record)
         console.print(json.dumps(record))
+        kept.see(head, record)
+    kept.restore(head, train_pool, args.batch_size)
+    history[-1]["kept"] = kept.describe()
+    console.print(f"member {member} keeps the weights of {history[-1]['kept']}")
     return head.eval(), history
 
 
@@ -446,7 +518,7 @@ printed gowns, jewellery, tattoos, skin markings).{data_notes}
 ```
 Seed {seed}; {epochs} epochs, batch {batch}, AdamW lr {lr} (one-cycle), weight decay
 {weight_decay}, channel dropout {dropout}; {train_minutes:.1f} min on {threads} CPU thread(s)
-once the features are cached.
+once the features are cached. Weights shipped (`--keep {keep}`): {kept}.
 
 Samples (sha256 of every cached feature map and cell target, in order): training
 `{digest_train}`, validation `{digest_val}`, test `{digest_test}`. Trained with {environment}.
@@ -534,7 +606,8 @@ def write_card(args, version, results, timings, minutes) -> str:  # type: ignore
         **{f"{name}_photos": ", ".join(p.name for p in photos) for name, photos in splits.items()},
         command="python -m training.train_watermark_head " + " ".join(sys.argv[1:]),
         epochs=args.epochs, batch=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        dropout=args.dropout, train_minutes=minutes, threads=args.threads, val=results["val"],
+        dropout=args.dropout, keep=args.keep, kept="; ".join(results["kept"]),
+        train_minutes=minutes, threads=args.threads, val=results["val"],
         test=results["test"], baseline_rows=baseline_rows, threshold=results["threshold"],
         min_precision=args.min_precision,
         breakdown="; ".join(f"{k} {v['rate']} (n={v['n']})"
@@ -618,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
                "val": metrics_at(labels_of(val_pool), val_scores, threshold),
                "test": metrics_at(labels_of(test_pool), test_scores, threshold),
                "test_breakdown": breakdown(test_pool, test_scores, threshold),
+               "kept": [record["kept"] for record in history if "kept" in record],
                "samples_sha256": {"train": pool_digest(train_pool), "val": pool_digest(val_pool),
                                   "test": pool_digest(test_pool)},
                "environment": environment()}
