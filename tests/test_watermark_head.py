@@ -297,7 +297,8 @@ def test_the_command_run_again_builds_the_same_samples_and_the_same_head(
     assert train_watermark_head.main([
         "--out", str(again), "--train-samples", "24", "--val-samples", "12",
         "--test-samples", "12", "--epochs", "2", "--workers", "1", "--width", "8",
-        "--baseline", "", "--render-side", "480,560", "--photo-set", "2", "--keep", "best"]) == 0
+        "--baseline", "", "--render-side", "480,560", "--photo-set", "2",
+        "--keep", "best"]) == 0
     digests = [json.loads((run / "results.json").read_text())["samples_sha256"]
                for run in (first, again)]
     assert digests[0] == digests[1]
