@@ -325,6 +325,7 @@ def recompute_batch_norm(head: FeatureHead, pool: list, batch_size: int) -> None
     samples with only the BatchNorm layers in training mode (dropout off), each batch weighed
     equally (momentum None)."""
     norms = [m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [norm.momentum for norm in norms]
     head.eval()
     for norm in norms:
         norm.reset_running_stats()
@@ -333,8 +334,8 @@ def recompute_batch_norm(head: FeatureHead, pool: list, batch_size: int) -> None
     for start in range(0, len(pool), batch_size):
         features, _, _ = padded_batch(pool[start:start + batch_size])
         head(features)
-    for norm in norms:
-        norm.momentum = 0.1
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
     head.eval()
 
 
