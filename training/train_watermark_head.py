@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from datasets import sample_photos
@@ -286,29 +287,24 @@ class KeptWeights:
     def __init__(self, keep: str, epochs: int) -> None:
         self.keep, self.epochs = keep, epochs
         self.first_averaged = epochs // 2 + 1  # the second half; all of a one-epoch run
-        self.state: dict[str, torch.Tensor] | None = None
-        self.best_auroc, self.best_epoch, self.averaged = -1.0, 0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_auroc, self.best_epoch = -1.0, 0
+        self.average: AveragedModel | None = None
 
     def see(self, head: FeatureHead, record: dict) -> None:
-        epoch = record["epoch"]
         if self.keep == "best" and record["val_auroc"] > self.best_auroc:
-            self.best_auroc, self.best_epoch = record["val_auroc"], epoch
-            self.state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        elif self.keep == "average" and epoch >= self.first_averaged:
-            weights = {k: v.detach().clone().float() for k, v in head.state_dict().items()
-                       if v.is_floating_point()}
-            if self.state is None:
-                self.state = weights
-            else:
-                for name, value in weights.items():
-                    self.state[name] += (value - self.state[name]) / (self.averaged + 1)
-            self.averaged += 1
+            self.best_auroc, self.best_epoch = record["val_auroc"], record["epoch"]
+            self.best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        elif self.keep == "average" and record["epoch"] >= self.first_averaged:
+            if self.average is None:
+                self.average = AveragedModel(head)
+            self.average.update_parameters(head)
 
     def restore(self, head: FeatureHead, train_pool: list, batch_size: int) -> None:
-        if self.keep == "last" or self.state is None:
-            return
-        head.load_state_dict(self.state, strict=self.keep == "best")
-        if self.keep == "average":
+        if self.best_state is not None:
+            head.load_state_dict(self.best_state)
+        elif self.average is not None:
+            head.load_state_dict(self.average.module.state_dict())
             recompute_batch_norm(head, train_pool, batch_size)
 
     def describe(self) -> str:
