@@ -69,11 +69,13 @@ class OcrOptions(BaseModel):
 
 @dataclass(frozen=True)
 class TextFeatures:
-    """The text detector's stride-16 features of one photo (`models.text_features`)."""
+    """The text detector's stride-16 features of one photo (`models.text_features`), and its
+    backbone's stride-8 tensor from the same pass."""
 
     values: np.ndarray  # (channels, rows, cols) float32
     input_size: tuple[int, int]  # (width, height) of the detector's input
     image_size: tuple[int, int]  # (width, height) of the image it was made from
+    backbone8: np.ndarray | None = None  # (96, 2 * rows, 2 * cols) float32
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class OcrEngine:
         batch = (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         outputs = self._detector.run(None, {self._detector_input: batch})
         quads, scores = self._postprocess(outputs[0], (height, width))
-        features = (TextFeatures(outputs[1][0], (det_w, det_h), (width, height))
+        features = (TextFeatures(outputs[1][0], (det_w, det_h), (width, height), outputs[2][0])
                     if self.gives_features else None)
         return ([_clockwise(np.asarray(q, dtype=np.float32)) for q in quads],
                 [float(s) for s in scores], features)

@@ -24,10 +24,9 @@ from pathlib import Path
 
 from torch import nn
 
-from models.text_features import BACKBONE_16, DETECTOR_FILE
+from models.text_features import BACKBONE_8, BACKBONE_16, DETECTOR_FILE
 
 INPUT = "x"
-BACKBONE_8 = "p2o.Add.71"
 BACKBONE_32 = "p2o.Add.215"
 CHANNELS = {"prefix": 96, "stage16": 192, "stage32": 384}
 

@@ -10,7 +10,10 @@ the concatenation of
 - the fused stride-4 map the DB head reads (96), max- and average-pooled over 4x4 (96 + 96),
 - the text probability map itself, max- and average-pooled over 16x16 (2),
 
-so the OCR pass yields, for ~nothing more, what `models.watermark.FeatureHead` scores. The
+so the OCR pass yields, for ~nothing more, what `models.watermark.FeatureHead` scores. A
+second output, `backbone8`, is the backbone's stride-8 stage (96 channels) as it is: the input
+of the layers a watermark network on this backbone learnt (`models.watermark.MarkNetTail`),
+which then run on the OCR pass's own tensor instead of repeating the layers below it. The
 tensor names are those of the paddle2onnx export shipped in rapidocr_onnxruntime 1.4 (the
 "wheel" and "fused" graphs keep them): a clear error if they change. The INT8 graph's tensors of
 those names are far from the fp32 ones (mean |difference| ~40% of their mean), so
@@ -25,8 +28,11 @@ if TYPE_CHECKING:
     import onnx
 
 FEATURE_OUTPUT = "text_features"
+BACKBONE_8_OUTPUT = "backbone8"
 DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"  # in the wheel's models/ folder
 STRIDE = 16
+BACKBONE_8 = "p2o.Add.71"
+BACKBONE_8_CHANNELS = 96
 BACKBONE_16 = "p2o.Add.147"
 NECK_16 = "p2o.Add.249"
 FUSED_4 = "p2o.Concat.1"
@@ -49,12 +55,14 @@ def channels_of(groups: list[str]) -> list[int]:
 
 
 def add_feature_output(model: onnx.ModelProto) -> onnx.ModelProto:
-    """`model` (changed in place) with the `text_features` output added after its own."""
+    """`model` (changed in place) with the `text_features` and `backbone8` outputs added after
+    its own."""
     from onnx import TensorProto, helper
 
     graph = model.graph
     produced = {name for node in graph.node for name in node.output}
-    missing = [name for name in (BACKBONE_16, NECK_16, FUSED_4, PROBABILITY) if name not in produced]
+    missing = [name for name in (BACKBONE_8, BACKBONE_16, NECK_16, FUSED_4, PROBABILITY)
+               if name not in produced]
     if missing:
         raise ValueError(f"the text detector graph lacks the tensors {missing}: "
                          "features need the wheel's or the fused PP-OCRv4 detector")
@@ -70,6 +78,9 @@ def add_feature_output(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.node.append(helper.make_node("Concat", parts, [FEATURE_OUTPUT], axis=1))
     graph.output.append(helper.make_tensor_value_info(FEATURE_OUTPUT, TensorProto.FLOAT,
                                                       [1, CHANNELS, None, None]))
+    graph.node.append(helper.make_node("Identity", [BACKBONE_8], [BACKBONE_8_OUTPUT]))
+    graph.output.append(helper.make_tensor_value_info(BACKBONE_8_OUTPUT, TensorProto.FLOAT,
+                                                      [1, BACKBONE_8_CHANNELS, None, None]))
     return model
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from datasets import sample_photos
 from datasets.fonts import font
+from models import ppocr_backbone
 from models.ocr import OcrEngine, OcrOptions, TextRegion, ocr_engine, read_text, text_features
-from models.text_features import CHANNELS
+from models.text_features import BACKBONE_8_CHANNELS, CHANNELS
 from moderation.checks.base import CheckContext
 from moderation.intake import PreparedPhoto
 from moderation.image_formats import ImageFormat
@@ -177,6 +180,20 @@ def test_the_detector_gives_its_features_from_the_same_pass(
     # the extra output leaves the text found and read unchanged
     assert regions == engine.read(image)
     assert engine.read_with_features(image)[1] is None
+
+
+def test_the_same_pass_gives_the_backbone_s_stride_8_tensor(feature_engine: OcrEngine) -> None:
+    """What a watermark network on the OCR backbone reads (`MarkNetTail`): the tensor the
+    backbone's first stages compute on the detector's own input (the fused graph's within
+    float error of the wheel's)."""
+    image = photo_with_text()
+    _, features = feature_engine.read_with_features(image)
+    assert features.backbone8.shape == (BACKBONE_8_CHANNELS, 512 // 8, 448 // 8)
+    detector_input = cv2.resize(image, (448, 512), interpolation=cv2.INTER_AREA)
+    batch = (detector_input.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+    with torch.inference_mode():
+        expected = ppocr_backbone.load_stages().prefix(torch.from_numpy(batch))[0].numpy()
+    assert np.abs(features.backbone8 - expected).max() < 1e-3 * np.abs(expected).max()
 
 
 def test_the_text_probability_channels_see_the_text(feature_engine: OcrEngine) -> None:
