@@ -54,6 +54,7 @@ class MarkNet(nn.Module):
             raise ValueError(f"arch must be one of {sorted(ARCHS)}, not {arch!r}")
         if freeze_to not in FREEZE_STRIDES:
             raise ValueError(f"freeze_to must be one of {FREEZE_STRIDES}, not {freeze_to!r}")
+        self.arch, self.freeze_to = arch, freeze_to
         if arch == "ppocr":
             shallow_channels, deep_channels = self._ppocr_stages(freeze_to)
         else:
@@ -95,11 +96,31 @@ class MarkNet(nn.Module):
         return (ppocr_backbone.CHANNELS["stage16"], ppocr_backbone.CHANNELS["stage32"])
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = (image - self.mean) / self.std
-        shallow = self.shallow(x)
+        return self.decode(self.shallow((image - self.mean) / self.std))
+
+    def decode(self, shallow: torch.Tensor) -> torch.Tensor:
+        """The stride-16 tensor -> logits."""
         deep = self.lateral(self.deep(shallow))
         deep = F.interpolate(deep, size=shallow.shape[-2:], mode="nearest")
         return self.head(torch.cat([shallow, deep], dim=1))
+
+
+class MarkNetTail(nn.Module):
+    """A MarkNet on the OCR backbone (`arch` "ppocr", `freeze_to` 8) less its frozen layers:
+    the detector's stride-8 tensor (N x 96 x H/8 x W/8) -> the network's logits. Those layers
+    are the OCR text detector's own, so served on the OCR pass's tensor
+    (`TextFeatures.backbone8`) the network costs only the layers it learnt."""
+
+    def __init__(self, network: MarkNet) -> None:
+        super().__init__()
+        if network.arch != "ppocr" or network.freeze_to != 8:
+            raise ValueError("only a network on the OCR backbone with its layers up to stride 8 "
+                             f"frozen has a tail (this one: arch {network.arch!r}, "
+                             f"freeze_to {network.freeze_to})")
+        self.network = network
+
+    def forward(self, backbone8: torch.Tensor) -> torch.Tensor:
+        return self.network.decode(self.network.shallow[1](backbone8))
 
 
 class FrozenStage(nn.Module):
@@ -327,19 +348,52 @@ class FeatureWatermarkDetector(_RegisteredDetector):
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
         logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
-        probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        # The text detector rounds each side to a multiple of 32 on its own, so the two axes
-        # scale apart.
-        (image_w, image_h), (input_w, input_h) = features.image_size, features.input_size
-        return MarkMap(probabilities.astype(np.float32), cell=STRIDE * image_w / input_w,
-                       cell_height=STRIDE * image_h / input_h)
+        return map_over_detector_input(logits, features)
 
 
-AnyDetector = WatermarkDetector | FeatureWatermarkDetector
+TAIL_ONNX_FILE = "watermark-tail.onnx"
+BACKBONE_8_INPUT = "ocr-backbone8"  # `config.input` of a version served as a `MarkNetTail`
+
+
+class TailWatermarkDetector(_RegisteredDetector):
+    """A 1.x network on the OCR backbone (`MarkNetTail`) served on the stride-8 tensor of the
+    photo's one OCR pass: the layers it learnt, ~3 ms, instead of the whole network on the
+    pixels. The OCR stretches each side to a multiple of 32 where the network was trained on
+    inputs padded to one, so its scores move a little (measured on the benchmark: see its
+    card)."""
+
+    uses_text_features = True
+
+    def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
+        from models.onnx_runtime import cpu_session
+
+        self.options = options or DetectorOptions()
+        self.version = model
+        model.verify()
+        self._session = cpu_session(model.path(TAIL_ONNX_FILE), self.options.threads)
+
+    def predict_features(self, features: TextFeatures) -> MarkMap:
+        if features.backbone8 is None:
+            raise ValueError(f"watermark {self.version.version} reads the OCR backbone's "
+                             "stride-8 tensor, which these text features lack")
+        logits = self._session.run(None, {"backbone8": features.backbone8[None]})[0][0, 0]
+        return map_over_detector_input(logits, features)
+
+
+def map_over_detector_input(logits: np.ndarray, features: TextFeatures) -> MarkMap:
+    """Logits per 16-px cell of the OCR detector's input -> the photo's mark map."""
+    probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    # The text detector rounds each side to a multiple of 32 on its own, so the two axes
+    # scale apart.
+    (image_w, image_h), (input_w, input_h) = features.image_size, features.input_size
+    return MarkMap(probabilities.astype(np.float32), cell=STRIDE * image_w / input_w,
+                   cell_height=STRIDE * image_h / input_h)
+
+
+AnyDetector = WatermarkDetector | FeatureWatermarkDetector | TailWatermarkDetector
+_READERS = {TEXT_FEATURES_INPUT: FeatureWatermarkDetector, BACKBONE_8_INPUT: TailWatermarkDetector}
 
 
 def load_detector(model: ModelVersion, options: DetectorOptions | None = None) -> AnyDetector:
     """The detector class a registered version needs: its `config.input` says what it reads."""
-    if model.config.get("input") == TEXT_FEATURES_INPUT:
-        return FeatureWatermarkDetector(model, options)
-    return WatermarkDetector(model, options)
+    return _READERS.get(model.config.get("input"), WatermarkDetector)(model, options)
