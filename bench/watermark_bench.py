@@ -173,6 +173,15 @@ def other_versions(watermark: WatermarkCheck, context: CheckContext,
     return checks
 
 
+def shipped_name(watermark: WatermarkCheck) -> str:
+    """The check's detectors as the table names them: "2.9", or with `also_version` "2.9 +
+    1.10 (mean)"."""
+    first = watermark.detector.ref.version
+    if watermark.second is None:
+        return first
+    return f"{first} + {watermark.second.ref.version} ({watermark.options.combine})"
+
+
 def combined(text_score: float, model_score: float) -> float:
     """The text rule and the detector joined as the `watermark` check joins them (noisy-OR)."""
     return 1 - (1 - text_score) * (1 - model_score)
@@ -198,6 +207,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
     synth = bench_synth(args.split, args.seed, args.photo_set, args.scene_text_rate)
     rows, timings = [], defaultdict(list)
+    join = max if watermark.options.combine == "max" else statistics.fmean
     plan = [True] * args.marked + [False] * args.clean
     for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
         sample = synth.sample(index, marked=marked)
@@ -207,7 +217,7 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         read_text(photo, watermark.ocr)
         ocr_done = time.perf_counter()
         text_marks = watermark.text_marks(photo)
-        model_score, _ = watermark.detector_scores(photo)
+        model_score, maps = watermark.detector_scores(photo)
         model_done = time.perf_counter()
         phi_findings = phi_image.text_findings(photo)
         finished = time.perf_counter()
@@ -219,13 +229,14 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
         timings["total, CPU time of this process"].append(
             (time.process_time() - cpu_started) * 1000)
         first = sample.marks[0] if sample.marks else None
+        detector_score = watermark.calibrated(maps[0][1].score, maps[0][0]) if maps else 0.0
         compared = {}
         for version, other in (others or {}).items():  # not timed: not what the service runs
             other_score = other.detector_scores(photo)[0]
             compared[f"model {version}"] = other_score
             compared[f"combined {version}"] = combined(text_score, other_score)
-            # what `also_version = version` scores: the higher calibrated detector score
-            compared[f"join {version}"] = combined(text_score, max(model_score, other_score))
+            # what `also_version = version` scores, joined as the check's `combine` says
+            compared[f"join {version}"] = combined(text_score, join([detector_score, other_score]))
         rows.append({
             **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": combined(text_score, model_score),
@@ -403,8 +414,7 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
              "combined": f"combined {shipped} (shipped)".replace("  ", " "),
              **{f"model {v}": f"detector {v} alone" for v in compared},
              **{f"combined {v}": f"combined {v}" for v in compared},
-             **{f"join {v}": " ".join(filter(None, ("combined", shipped, "+", v,
-                                                     "(also_version)"))) for v in compared}}
+             **{f"join {v}": f"combined, {v} (also_version)" for v in compared}}
     table.add_column("figure")
     for scorer in scorers:
         table.add_column(names[scorer], justify="right")
@@ -592,9 +602,10 @@ def main(argv: list[str] | None = None) -> int:
         args.photo_set = trained_photo_set(watermark)
         console.print(f"--split train: the training photos of set {args.photo_set}, which "
                       "the shipped detector has seen: a ceiling, not a held-out figure")
-    console.print(f"OCR {watermark.ocr.model.version}, detector {watermark.detector.ref.version} "
-                  f"({watermark.options.detector.backend}, threshold "
-                  f"{watermark.detector.threshold}), PHI detector {phi_image.detector.name}")
+    thresholds = ", ".join(f"{d.ref.version}: {d.threshold}" for d in watermark.detectors)
+    console.print(f"OCR {watermark.ocr.model.version}, detector {shipped_name(watermark)} "
+                  f"({watermark.options.detector.backend}, thresholds {thresholds}), "
+                  f"PHI detector {phi_image.detector.name}")
     phi_image.detector.analyze("warm-up 12/03/2024", context="ocr")
 
     rows, timings = run_watermark_set(args, watermark, phi_image, others)
@@ -603,9 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     other_sizes = phi_variants(args, phi_image, timings)
     figures = {}
     if rows:
-        table, figures = scorer_table(rows, watermark.settings.fail_at,
-                                      watermark.detector.ref.version, tuple(others),
-                                      args.resamples)
+        table, figures = scorer_table(rows, watermark.settings.fail_at, shipped_name(watermark),
+                                      tuple(others), args.resamples)
         console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
         console.print(table)
 
@@ -655,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{os.cpu_count()} cores: latency includes waiting for CPU other work holds")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
-         "fail_at": watermark.settings.fail_at, "shipped_version": watermark.detector.ref.version,
+         "fail_at": watermark.settings.fail_at, "shipped_version": shipped_name(watermark),
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
     missed_phi = missed_phi_sheet(args, phi_rows, args.out / "phi_missed.png")
