@@ -103,6 +103,22 @@ def test_a_version_at_a_side_sees_the_photo_at_that_side() -> None:
     assert not others["1.4@512"].options.also_version
 
 
+def test_the_join_column_scores_what_the_check_with_also_version_scores() -> None:
+    """Shipped: 2.9 with also_version 1.10, averaged. The bench's join of 2.9 with 1.10 scored
+    alone must reproduce the shipped score, photo by photo."""
+    args = watermark_bench.parse_args(["--split", "val"])
+    watermark, phi_image, context = watermark_bench.build_checks(Settings())
+    assert watermark.second is not None and watermark.options.combine == "mean"
+    args.marked, args.clean = 2, 1
+    args.photo_set = watermark_bench.trained_photo_set(watermark)
+    others = watermark_bench.other_versions(watermark, context, watermark.second.ref.version)
+    rows, _ = watermark_bench.run_watermark_set(args, watermark, phi_image, others)
+    version = watermark.second.ref.version
+    for row in rows:
+        assert row[f"join {version}"] == pytest.approx(row["combined"], abs=1e-4)
+    assert len({round(row["combined"], 3) for row in rows}) > 1  # real, different scores
+
+
 def test_the_training_split_draws_the_scenes_the_shipped_detector_learnt_on() -> None:
     watermark, _, _ = watermark_bench.build_checks(Settings())
     photo_set = watermark_bench.trained_photo_set(watermark)

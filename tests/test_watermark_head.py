@@ -371,10 +371,11 @@ def test_the_check_scores_the_features_of_the_photo_s_one_ocr_pass(tmp_path: Pat
     assert observation.evidence.values["model_score"] == pytest.approx(expected, abs=1e-4)
 
 
-def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -> None:
+@pytest.mark.parametrize("combine", ["max", "mean"])
+def test_a_second_version_joins_as_combine_says(tmp_path: Path, combine: str) -> None:
     settings = Settings(data_dir=tmp_path)
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
-    options = {**settings.check("watermark").options, "also_version": "1.2"}
+    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": combine}
     check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
                            context)
     served = check.detector.ref.version  # the promoted head
@@ -383,13 +384,17 @@ def test_a_second_version_joins_by_the_higher_calibrated_score(tmp_path: Path) -
     observation = check.observe(photo)
     head = check.calibrated(check.mark_map(photo).score)
     pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
-    assert observation.evidence.values["model_score"] == pytest.approx(max(head, pixels), abs=1e-4)
+    assert head != pytest.approx(pixels, abs=0.05)  # else max and mean could not be told apart
+    joined = max(head, pixels) if combine == "max" else (head + pixels) / 2
+    assert observation.evidence.values["model_score"] == pytest.approx(joined, abs=1e-4)
     assert observation.evidence.values["also_model_probability"] is not None
     # the model whose score counted is named (the response lists it among the models used)
-    assert observation.model == (check.second.ref if pixels > head else None)
+    counted = combine == "mean" or pixels > head
+    assert observation.model == (check.second.ref if counted else None)
     low, high = (MarkMap(np.full((3, 4), p, np.float32), cell=16.0) for p in (0.05, 0.99))
+    both = [(check.detector, high), (check.second, low)]
+    assert check.deciding_model(both) == (check.second.ref if combine == "mean" else None)
     assert check.deciding_model([(check.detector, low), (check.second, high)]) == check.second.ref
-    assert check.deciding_model([(check.detector, high), (check.second, low)]) is None
     assert check.deciding_model([(check.detector, high)]) is None
 
 
