@@ -357,10 +357,10 @@ BACKBONE_8_INPUT = "ocr-backbone8"  # `config.input` of a version served as a `M
 
 class TailWatermarkDetector(_RegisteredDetector):
     """A 1.x network on the OCR backbone (`MarkNetTail`) served on the stride-8 tensor of the
-    photo's one OCR pass: the layers it learnt, ~3 ms, instead of the whole network on the
+    photo's one OCR pass: the layers it learnt, ~4 ms, instead of the whole network on the
     pixels. The OCR stretches each side to a multiple of 32 where the network was trained on
-    inputs padded to one, so its scores move a little (measured on the benchmark: see its
-    card)."""
+    inputs padded to one, so its scores move a little (the benchmark's `--compare-versions`
+    sets one beside the other: README, "Watermark 1.10")."""
 
     uses_text_features = True
 
