@@ -331,12 +331,12 @@ class HeadEnsemble(nn.Module):
 TEXT_FEATURES_INPUT = "ocr-text-features"  # `config.input` of a version that scores them
 
 
-class FeatureWatermarkDetector(_RegisteredDetector):
-    """A watermark version made of a `FeatureHead` (watermark 2.x): it scores the features
-    the OCR text detector computed in the photo's one OCR pass (`models.ocr.text_features`),
-    so it costs one small ONNX call on a 32 x 24 map."""
+class _OcrPassDetector(_RegisteredDetector):
+    """A registered version that scores what the photo's one OCR pass computed: one ONNX
+    file (`onnx_file`), read on the CPU."""
 
     uses_text_features = True
+    onnx_file: str
 
     def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
         from models.onnx_runtime import cpu_session
@@ -344,7 +344,15 @@ class FeatureWatermarkDetector(_RegisteredDetector):
         self.options = options or DetectorOptions()
         self.version = model
         model.verify()
-        self._session = cpu_session(model.path(HEAD_ONNX_FILE), self.options.threads)
+        self._session = cpu_session(model.path(self.onnx_file), self.options.threads)
+
+
+class FeatureWatermarkDetector(_OcrPassDetector):
+    """A watermark version made of a `FeatureHead` (watermark 2.x): it scores the features
+    the OCR text detector computed in the photo's one OCR pass (`models.ocr.text_features`),
+    so it costs one small ONNX call on a 32 x 24 map."""
+
+    onnx_file = HEAD_ONNX_FILE
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
         logits = self._session.run(None, {"features": features.values[None]})[0][0, 0]
@@ -355,22 +363,14 @@ TAIL_ONNX_FILE = "watermark-tail.onnx"
 BACKBONE_8_INPUT = "ocr-backbone8"  # `config.input` of a version served as a `MarkNetTail`
 
 
-class TailWatermarkDetector(_RegisteredDetector):
+class TailWatermarkDetector(_OcrPassDetector):
     """A 1.x network on the OCR backbone (`MarkNetTail`) served on the stride-8 tensor of the
     photo's one OCR pass: the layers it learnt, ~4 ms, instead of the whole network on the
     pixels. The OCR stretches each side to a multiple of 32 where the network was trained on
     inputs padded to one, so its scores move a little (the benchmark's `--compare-versions`
     sets one beside the other: README, "Watermark 1.10")."""
 
-    uses_text_features = True
-
-    def __init__(self, model: ModelVersion, options: DetectorOptions | None = None) -> None:
-        from models.onnx_runtime import cpu_session
-
-        self.options = options or DetectorOptions()
-        self.version = model
-        model.verify()
-        self._session = cpu_session(model.path(TAIL_ONNX_FILE), self.options.threads)
+    onnx_file = TAIL_ONNX_FILE
 
     def predict_features(self, features: TextFeatures) -> MarkMap:
         if features.backbone8 is None:
