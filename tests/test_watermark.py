@@ -384,6 +384,37 @@ def test_a_ruler_is_not_watermark_text(check: WatermarkCheck) -> None:
     assert observation.evidence.values["text_score"] < check.settings.pass_below
 
 
+def sign_in_a_corner() -> PreparedPhoto:
+    """Text of the scene: a room sign, legible, in the top-left corner, reading like no mark."""
+    image = portrait()
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([40, 50, 360, 120], fill=(20, 90, 50))
+    draw.text((56, 62), "WAITING ROOM", font=font("DejaVuSans-Bold.ttf", 36),
+              fill=(250, 250, 250))
+    return photo_of(image)
+
+
+def test_text_of_the_scene_adds_nothing_to_the_score(check: WatermarkCheck) -> None:
+    """The shipped text rules give text that reads like no mark nothing (`placed`, `other`):
+    the sign is read, but the score is the detectors' alone and no text box is evidence."""
+    observation = check.observe(sign_in_a_corner())
+    values = observation.evidence.values
+    assert values["text_regions"] >= 1
+    assert values["text_score"] == 0.0
+    assert observation.score == pytest.approx(values["model_score"], abs=1e-4)
+    assert not any(box.label.startswith("text:") for box in observation.evidence.boxes)
+
+
+def test_text_in_a_corner_scores_what_the_text_rules_say(context: CheckContext) -> None:
+    settings = context.settings.check("watermark").model_copy(
+        update={"options": {"text": {"placed": 0.45, "other": 0.25}}})
+    observation = WatermarkCheck(settings, context).observe(sign_in_a_corner())
+    values = observation.evidence.values
+    assert values["text_score"] == 0.45  # `placed`: the sign sits in the corner zone
+    expected = 1 - (1 - 0.45) * (1 - values["model_score"])
+    assert observation.score == pytest.approx(expected, abs=1e-3)
+
+
 def test_a_clean_portrait_is_not_rejected(check: WatermarkCheck) -> None:
     assert check.observe(photo_of(portrait())).score < check.settings.fail_at
 

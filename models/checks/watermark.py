@@ -104,8 +104,10 @@ class TextRules(BaseModel):
     phone: float = Field(0.85, ge=0, le=1)
     practice: float = Field(0.85, ge=0, le=1, description="Dr., MD, clinic, aesthetics ...")
     tiled: float = Field(0.9, ge=0, le=1, description="one text repeated 3+ times")
-    placed: float = Field(0.45, ge=0, le=1, description="other text in a corner or the centre")
-    other: float = Field(0.25, ge=0, le=1, description="any other legible text")
+    # Text that reads like no mark counts for nothing by default: a badge, a sign or lettering
+    # on clothing only lifted clean photos into review (defaults.toml says what was measured).
+    placed: float = Field(0.0, ge=0, le=1, description="other text in a corner or the centre")
+    other: float = Field(0.0, ge=0, le=1, description="any other legible text")
     corner_share: float = Field(0.22, gt=0, lt=0.5, description="corner zone, share of a side")
     min_letters: int = Field(3, ge=1, description="text with fewer letters is ignored")
 
