@@ -402,8 +402,10 @@ def recall_at_precision(labels: np.ndarray, scores: np.ndarray, precision: float
     return float(reached.max()) if reached.size else 0.0
 
 
-def scorer_table(rows, fail_at: float, shipped: str = "",
-                 compared: tuple[str, ...] = (), resamples: int = 0) -> tuple[Table, dict]:
+def scorer_table(rows, fail_at: float, shipped: str = "", compared: tuple[str, ...] = (),
+                 resamples: int = 0, pass_below: float | None = None) -> tuple[Table, dict]:
+    """Each scorer's figures at `fail_at`; with `pass_below`, also how many unmarked photos
+    reach the review band (what staff see for nothing)."""
     labels = np.array([r["label"] for r in rows])
     table = Table(title=f"watermark: held-out photos ({labels.sum()} marked, "
                         f"{len(labels) - labels.sum()} unmarked), threshold = fail_at {fail_at}")
@@ -440,6 +442,7 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
                 figures[scorer][f"false positives {negative}"] = (sum(chosen) / len(chosen),
                                                                   len(chosen))
         figures[scorer].update(scene_figures(rows, scorer, fail_at))
+        figures[scorer].update(clean_figures(rows, scorer, fail_at, pass_below))
     for key in figures["combined"]:
         cells = []
         for scorer in scorers:
@@ -450,6 +453,21 @@ def scorer_table(rows, fail_at: float, shipped: str = "",
     if resamples:
         add_auroc_intervals(table, figures, rows, scorers, resamples)
     return table, figures
+
+
+def clean_figures(rows, scorer: str, fail_at: float,
+                  pass_below: float | None) -> dict[str, tuple[float, int]]:
+    """The share of unmarked photos flagged (score >= `fail_at`) and, with `pass_below`, the
+    share at or above it: in the review band or flagged."""
+    clean = [r[scorer] for r in rows if r["label"] == 0]
+    if not clean:
+        return {}
+    figures = {"unmarked photos flagged": (sum(s >= fail_at for s in clean) / len(clean),
+                                           len(clean))}
+    if pass_below is not None:
+        figures["unmarked photos in the review band or flagged"] = (
+            sum(s >= pass_below for s in clean) / len(clean), len(clean))
+    return figures
 
 
 def scene_figures(rows, scorer: str, fail_at: float) -> dict[str, tuple[float, int]]:
@@ -580,10 +598,12 @@ def table_from_json(args) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise SystemExit(f"error: --from-json {args.from_json}: not a watermark_bench.json "
                          f"({type(error).__name__})") from None
-    fail_at = saved.get("fail_at") or Settings().check("watermark").fail_at
+    shipped_settings = Settings().check("watermark")
+    fail_at = saved.get("fail_at") or shipped_settings.fail_at
+    pass_below = saved.get("pass_below") or shipped_settings.pass_below
     versions = compared_in(rows)
     table, _ = scorer_table(rows, fail_at, saved.get("shipped_version", ""), versions,
-                            args.resamples)
+                            args.resamples, pass_below)
     console.width = max(console.width, 36 + 20 * (3 + 3 * len(versions)))
     console.print(table)
     return 0
@@ -615,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = {}
     if rows:
         table, figures = scorer_table(rows, watermark.settings.fail_at, shipped_name(watermark),
-                                      tuple(others), args.resamples)
+                                      tuple(others), args.resamples,
+                                      watermark.settings.pass_below)
         console.width = max(console.width, 36 + 20 * (3 + 3 * len(others)))
         console.print(table)
 
@@ -665,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{os.cpu_count()} cores: latency includes waiting for CPU other work holds")
     (args.out / "watermark_bench.json").write_text(json.dumps(
         {"watermark": figures, "phi_image": phi_figures, "latency_ms": latency_figures,
-         "fail_at": watermark.settings.fail_at, "shipped_version": shipped_name(watermark),
+         "fail_at": watermark.settings.fail_at, "pass_below": watermark.settings.pass_below,
+         "shipped_version": shipped_name(watermark),
          "photos": rows,
          "args": {k: str(v) for k, v in vars(args).items()}}, indent=2, default=str) + "\n")
     missed_phi = missed_phi_sheet(args, phi_rows, args.out / "phi_missed.png")

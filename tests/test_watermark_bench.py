@@ -151,6 +151,20 @@ def test_the_join_column_counts_what_either_detector_finds() -> None:
     assert figures["join 1.5"]["precision"] == 1.0
 
 
+def test_unmarked_photos_flagged_and_in_the_review_band_are_counted() -> None:
+    rows = [_row(0, 0.0, 0.9, 0.1, None),    # the shipped detector flags it
+            _row(0, 0.0, 0.6, 0.55, None),   # both put it in the review band
+            _row(0, 0.0, 0.2, 0.1, None), _row(0, 0.0, 0.1, 0.7, None),
+            _row(1, 0.0, 0.9, 0.9, "50-100%")]
+    _, figures = watermark_bench.scorer_table(rows, 0.8, "2.2", ("1.5",), pass_below=0.5)
+    assert figures["combined"]["unmarked photos flagged"] == (0.25, 4)
+    assert figures["combined"]["unmarked photos in the review band or flagged"] == (0.5, 4)
+    assert figures["combined 1.5"]["unmarked photos flagged"] == (0.0, 4)
+    assert figures["combined 1.5"]["unmarked photos in the review band or flagged"] == (0.5, 4)
+    _, without = watermark_bench.scorer_table(rows, 0.8)
+    assert "unmarked photos in the review band or flagged" not in without["combined"]
+
+
 def test_resampled_aurocs_are_roc_auc_scores_ties_included() -> None:
     rng = np.random.default_rng(4)
     labels = np.array([0, 1] * 20)
