@@ -405,6 +405,19 @@ def test_text_of_the_scene_adds_nothing_to_the_score(check: WatermarkCheck) -> N
     assert not any(box.label.startswith("text:") for box in observation.evidence.boxes)
 
 
+def test_a_hot_region_over_text_that_scores_nothing_is_still_a_box(check: WatermarkCheck) -> None:
+    """Text of the scene shows no text box, so where the detectors are hot over it their own
+    box is the evidence (a score with no box would leave staff nothing to look at)."""
+    photo = sign_in_a_corner()
+    _, maps = check.detector_scores(photo)
+    hot = [(box.x, box.y, box.w, box.h) for detector, mark_map in maps
+           for box in mark_map.boxes(detector.threshold)]
+    assert any(x < 360 and y < 120 for x, y, _, _ in hot)  # the pixel detector takes the sign
+    marks = [(box.x, box.y, box.w, box.h) for box in check.observe(photo).evidence.boxes
+             if box.label == "mark"]
+    assert set(hot[: check.options.max_boxes]) <= set(marks)
+
+
 def test_text_in_a_corner_scores_what_the_text_rules_say(context: CheckContext) -> None:
     settings = context.settings.check("watermark").model_copy(
         update={"options": {"text": {"placed": 0.45, "other": 0.25}}})

@@ -274,13 +274,16 @@ class WatermarkCheck(Check):
 
     def boxes(self, photo: PreparedPhoto, text_marks: list[TextMark],
               maps: list[tuple[AnyDetector, MarkMap]]) -> list[Box]:
+        # A hot region of a detector's map is its own box unless a text box already shows it;
+        # text that scores below review (text of the scene, by default) shows nothing.
+        shown = [m for m in text_marks if m.score >= self.settings.pass_below]
         boxes = [photo.to_original(m.region.x, m.region.y, m.region.w, m.region.h,
                                    label=f"text:{m.kind}", score=round(m.score, 4),
                                    text=m.region.text)
-                 for m in text_marks if m.score >= self.settings.pass_below]
+                 for m in shown]
         for detector, mark_map in maps:
             for hot in mark_map.boxes(detector.threshold, self.options.max_boxes):
-                if not any(_overlaps(hot, m.region) for m in text_marks):
+                if not any(_overlaps(hot, m.region) for m in shown):
                     score = round(self.calibrated(hot.score, detector), 4)
                     boxes.append(photo.to_original(hot.x, hot.y, hot.w, hot.h, label="mark",
                                                    score=score))
