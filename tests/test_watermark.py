@@ -330,6 +330,7 @@ def test_a_missing_model_version_is_a_clear_error(tmp_path: Path) -> None:
     ("© 2024 Larsen", "symbol"), ("Smith Plastic Surgery", "practice"),
     ("Dr. Anna Weiss, MD", "practice"), ("Radiance MedSpa", "practice"),
     ("12/03/2024", None), ("Patient: Maria Lopez", None), ("1 2 3 4", None),
+    ("ww.larsenaesthetics", "url"),  # a URL the photo's edge cut on both sides
 ])
 def test_practice_mark_text(text: str, kind: str | None) -> None:
     assert practice_mark_kind(text) == kind

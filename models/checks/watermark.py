@@ -31,7 +31,7 @@ from moderation.intake import PreparedPhoto, PreparedSubmission
 from moderation.policy import on_scale
 from moderation.schemas import Box, Evidence, ModelRef
 
-_URL = re.compile(r"(www\s?\.|https?:|\.\s?(com|net|org|clinic|md|co\.uk|us|ca|io)\b)",
+_URL = re.compile(r"(www\s?\.|\bww\s?\.|https?:|\.\s?(com|net|org|clinic|md|co\.uk|us|ca|io)\b)",
                   re.IGNORECASE)
 _HANDLE = re.compile(r"@[A-Za-z0-9_.]{3,}")
 _SYMBOL = re.compile(r"[©®™]|\(c\)|\bcopyright\b", re.IGNORECASE)
