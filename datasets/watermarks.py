@@ -112,7 +112,8 @@ class WatermarkSynth:
     def __init__(self, photos: list[sample_photos.SamplePhoto], seed: int, *,
                  long_side: tuple[int, int] = (448, 448), positive_rate: float = 0.5,
                  negative_rate: float = 0.5, jpeg_quality: tuple[int, int] = (70, 95),
-                 derived_rate: float = 0.0, scene_text_rate: float = 0.0) -> None:
+                 derived_rate: float = 0.0, scene_text_rate: float = 0.0,
+                 mark_weights: dict[str, float] | None = None) -> None:
         if not photos:
             raise ValueError("a watermark set needs at least one background photo")
         for name, rate in (("derived_rate", derived_rate), ("scene_text_rate", scene_text_rate)):
@@ -126,6 +127,7 @@ class WatermarkSynth:
         self.jpeg_quality = jpeg_quality
         self.derived_rate = derived_rate
         self.scene_text_rate = scene_text_rate
+        self.mark_odds = mark_odds(mark_weights)
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -162,11 +164,30 @@ class WatermarkSynth:
         marks: list[Mark] = []
         if marked if marked is not None else rng.random() < self.positive_rate:
             for _ in range(1 + int(rng.random() < 0.2)):
-                canvas, mark, alpha = draw_mark(canvas, str(rng.choice(MARK_KINDS)), rng)
+                kind = rng.choice(MARK_KINDS, p=self.mark_odds) if self.mark_odds is not None \
+                    else rng.choice(MARK_KINDS)  # drawn as before: the same samples as ever
+                canvas, mark, alpha = draw_mark(canvas, str(kind), rng)
                 marks.append(mark)
                 mask = np.maximum(mask, alpha)
         canvas = finish(canvas, rng, self.jpeg_quality)
         return Sample(np.asarray(canvas), mask, marks, negatives, photo.name)
+
+
+def mark_odds(weights: dict[str, float] | None) -> np.ndarray | None:
+    """The chance of each of MARK_KINDS from relative weights (a kind not named weighs 1), or
+    None for the even draw every set used before weights existed."""
+    if not weights:
+        return None
+    unknown = sorted(set(weights) - set(MARK_KINDS))
+    if unknown:
+        raise ValueError(f"unknown mark kinds {', '.join(unknown)}: the kinds are "
+                         f"{', '.join(MARK_KINDS)}")
+    if any(not 0 <= weight < math.inf for weight in weights.values()):
+        raise ValueError("mark weights are finite and not negative")
+    odds = np.array([weights.get(kind, 1.0) for kind in MARK_KINDS], dtype=float)
+    if odds.sum() <= 0:
+        raise ValueError("at least one mark kind needs a weight above 0")
+    return odds / odds.sum()
 
 
 # ---------------------------------------------------------------- backgrounds

@@ -136,6 +136,20 @@ def test_scene_text_is_added_to_a_share_of_samples_and_changes_nothing_else() ->
         WatermarkSynth(TEST_PHOTOS, seed=3, scene_text_rate=-0.1)
 
 
+def test_mark_weights_shift_the_kinds_drawn_and_no_weights_draw_as_before() -> None:
+    even, weighted = small_training_set(), small_training_set(mark_weights={"logo": 6.0})
+    unweighted = WatermarkSynth(sample_photos.split("train")[:4], seed=3, long_side=(300, 360),
+                                mark_weights={})
+    kinds = {name: [m.kind for i in range(60) for m in synth.sample(i, marked=True).marks]
+             for name, synth in (("even", even), ("weighted", weighted))}
+    assert kinds["weighted"].count("logo") > 2 * kinds["even"].count("logo")
+    assert np.array_equal(unweighted.sample(5).image, even.sample(5).image)
+    with pytest.raises(ValueError, match="unknown mark kinds blob"):
+        small_training_set(mark_weights={"blob": 2.0})
+    with pytest.raises(ValueError, match="at least one mark kind"):
+        small_training_set(mark_weights=dict.fromkeys(MARK_KINDS, 0.0))
+
+
 def test_the_rate_options_take_a_share_and_name_what_is_wrong() -> None:
     assert share("0") == 0.0 and share("0.3") == 0.3 and share("1") == 1.0
     with pytest.raises(argparse.ArgumentTypeError, match=r"a share is 0\.\.1, not 1\.5"):

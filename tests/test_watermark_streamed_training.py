@@ -122,6 +122,23 @@ def test_stream_options_are_checked() -> None:
         train_watermark.parse_args([])  # no --out and no --from-run
 
 
+def test_mark_weights_are_parsed_and_a_bad_pair_is_named(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = train_watermark.parse_args(["--out", "x", "--mark-weights", "logo=3, tiled_logo=1.5"])
+    assert args.mark_weights == {"logo": 3.0, "tiled_logo": 1.5}
+    assert train_watermark.parse_args(["--out", "x"]).mark_weights == {}
+    for bad, named in (("logo=x", "'logo=x' is not KIND=WEIGHT"), ("ring=2", "unknown mark kinds"),
+                       ("logo=-1", "not negative")):
+        with pytest.raises(SystemExit):
+            train_watermark.parse_args(["--out", "x", "--mark-weights", bad])
+        assert named in capsys.readouterr().err
+    weighted = StreamedCrops("train", 5, 100, 192, 96, 1, augment=False,
+                             mark_weights={"logo": 1.0, "url": 0.0})
+    plain = StreamedCrops("train", 5, 100, 192, 96, 1, augment=False)
+    assert weighted.mark_weights == (("logo", 1.0), ("url", 0.0))
+    assert any(not torch.equal(weighted[i][0], plain[i][0]) for i in range(6))
+
+
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "models/weights/watermark/1.2/watermark.pt"
 
 

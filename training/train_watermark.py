@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from datasets import sample_photos
 from datasets.fonts import FONT_FILES
-from datasets.watermarks import WatermarkSynth, share
+from datasets.watermarks import WatermarkSynth, mark_odds, share
 from models.registry import ModelRegistry
 from models.watermark import (ARCHS, FREEZE_STRIDES, MODEL_NAME, ONNX_FILE, STRIDE,
                               TORCHSCRIPT_FILE, MarkNet, to_input)
@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scene-text-rate", type=share, default=0.0, help=(
         "share of training samples that also show text belonging to the scene (a badge, a "
         "sign, lettering on clothing: label 0); validation and test sets stay without"))
+    parser.add_argument("--mark-weights", type=mark_weights, default={}, help=(
+        "relative weights of the mark kinds in the training samples, e.g. logo=3 (a kind not "
+        "named weighs 1; default: every kind alike); validation and test sets stay even"))
     parser.add_argument("--crop", type=int, default=160, help="training crop, px")
     parser.add_argument("--width", type=float, default=0.5, help="MobileNetV3 width multiplier")
     parser.add_argument("--no-augment", dest="augment", action="store_false",
@@ -129,12 +132,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- data
 
+def mark_weights(value: str) -> dict[str, float]:
+    """`--mark-weights`: "logo=3,tiled_logo=2" -> {"logo": 3.0, "tiled_logo": 2.0}."""
+    weights = {}
+    for part in filter(None, (piece.strip() for piece in value.split(","))):
+        kind, equals, weight = part.partition("=")
+        try:
+            weights[kind.strip()] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not KIND=WEIGHT with a number (e.g. logo=3)") from None
+    try:
+        mark_odds(weights)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (give KIND=WEIGHT pairs, e.g. logo=3)") from None
+    return weights
+
+
 def _build(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Sample `index` of a set: (split, seed, index, long_side, photo_set[, scene_text_rate])."""
+    """Sample `index` of a set: (split, seed, index, long_side, photo_set[, scene_text_rate[,
+    mark_weights as (kind, weight) pairs]])."""
     split, seed, index, long_side, photo_set, *rest = job
     synth = WatermarkSynth(sample_photos.split(split, photo_set), seed,
                            long_side=(long_side, long_side),
-                           scene_text_rate=rest[0] if rest else 0.0)
+                           scene_text_rate=rest[0] if rest else 0.0,
+                           mark_weights=dict(rest[1]) if len(rest) > 1 else None)
     sample = synth.sample(index)
     mask = cv2.dilate(sample.mask, np.ones((7, 7), np.uint8))
     return sample.image, (mask * 255).astype(np.uint8), sample.describe()
@@ -142,17 +164,20 @@ def _build(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
 
 def build_pool(split: str, seed: int, count: int, long_side: int, workers: int,
                desc: str, cache: Path | None = None, photo_set: int = 1,
-               scene_text_rate: float = 0.0) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+               scene_text_rate: float = 0.0, mark_weights: dict[str, float] | None = None,
+               ) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Samples 0..count-1 of the seeded set; kept in `cache` (a pickle) when one is named, as
     the same arguments always build the same pixels (so a cached pool of another size gives
     its first samples, and only the rest are built)."""
     photos = sample_photos.split(split, photo_set)
     digest = hashlib.sha256("|".join(p.name for p in photos).encode()).hexdigest()[:8]
-    stem = f"{split}-{digest}-{seed}" + (f"-text{scene_text_rate}" if scene_text_rate else "")
+    weights = tuple(sorted((mark_weights or {}).items()))
+    stem = (f"{split}-{digest}-{seed}" + (f"-text{scene_text_rate}" if scene_text_rate else "")
+            + "".join(f"-{kind}{weight:g}" for kind, weight in weights))
     samples = _cached_prefix(cache, stem, long_side, count) if cache else []
     if len(samples) < count:
         sample_photos.fetch(photos)
-        jobs = [(split, seed, index, long_side, photo_set, scene_text_rate)
+        jobs = [(split, seed, index, long_side, photo_set, scene_text_rate, weights)
                 for index in range(len(samples), count)]
         if workers <= 1:
             samples += [_build(job) for job in tqdm(jobs, desc=desc)]
@@ -243,17 +268,19 @@ class StreamedCrops(torch.utils.data.Dataset):
 
     def __init__(self, split: str, seed: int, count: int, long_side: int, crop: int,
                  crops: int, augment: bool, photo_set: int = 1,
-                 scene_text_rate: float = 0.0) -> None:
+                 scene_text_rate: float = 0.0, mark_weights: dict[str, float] | None = None,
+                 ) -> None:
         self.split, self.seed, self.count, self.long_side = split, seed, count, long_side
         self.crop, self.crops, self.augment = crop, crops, augment
         self.photo_set, self.scene_text_rate = photo_set, scene_text_rate
+        self.mark_weights = tuple(sorted((mark_weights or {}).items()))
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask, meta = _build((self.split, self.seed, index, self.long_side,
-                                    self.photo_set, self.scene_text_rate))
+                                    self.photo_set, self.scene_text_rate, self.mark_weights))
         rng = np.random.default_rng([self.seed, index, 1])
         images, targets = zip(*(random_crop(image, mask, meta["label"], self.crop, rng,
                                             augment=self.augment) for _ in range(self.crops)))
@@ -400,7 +427,7 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
     model = initial_model(args).to(device).to(memory_format=torch.channels_last)
     dataset = StreamedCrops("train", args.seed, args.train_samples, args.long_side, args.crop,
                             args.crops_per_sample, args.augment, args.photo_set,
-                            args.scene_text_rate)
+                            args.scene_text_rate, args.mark_weights)
     sample_photos.fetch(sample_photos.split("train", args.photo_set))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size // args.crops_per_sample, shuffle=False,
@@ -621,8 +648,17 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         licenses=licenses, font_licenses=font_licenses, n_photos=len(train_photos),
         scene_text=(f"; in {getattr(args, 'scene_text_rate', 0.0):.0%} of the training samples "
                     "also text of the scene (name badges, signs, lettering on clothing)"
-                    if getattr(args, "scene_text_rate", 0.0) else ""),
+                    if getattr(args, "scene_text_rate", 0.0) else "")
+        + weighted_kinds(getattr(args, "mark_weights", {})),
         **{k: v for k, v in timings.items() if k != "backend"})
+
+
+def weighted_kinds(weights: dict[str, float]) -> str:
+    """The card's words for `--mark-weights` (nothing when every kind weighs alike)."""
+    if not weights:
+        return ""
+    named = ", ".join(f"{kind} x{weight:g}" for kind, weight in sorted(weights.items()))
+    return f". Mark kinds in the training samples weighted {named} (the others x1)"
 
 
 def training_place(args: argparse.Namespace) -> str:
@@ -648,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.workers, "test samples", args.cache)
     train_pool = None if args.stream else build_pool(
         "train", args.seed, args.train_samples, args.long_side, args.workers,
-        "training samples", args.cache, args.photo_set, args.scene_text_rate)
+        "training samples", args.cache, args.photo_set, args.scene_text_rate, args.mark_weights)
     started = time.perf_counter()
     if args.stream:
         model, history = train_streamed(args, val_pool)
