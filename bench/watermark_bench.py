@@ -175,11 +175,15 @@ def other_versions(watermark: WatermarkCheck, context: CheckContext,
 
 def shipped_name(watermark: WatermarkCheck) -> str:
     """The check's detectors as the table names them: "2.9", or with `also_version` "2.9 +
-    1.10 (mean)"."""
+    1.10 (mean)", "2.9 + 1.10 (mean, 1.10 x0.67)" when `also_weight` is not 0.5."""
     first = watermark.detector.ref.version
     if watermark.second is None:
         return first
-    return f"{first} + {watermark.second.ref.version} ({watermark.options.combine})"
+    second, options = watermark.second.ref.version, watermark.options
+    how = options.combine
+    if how == "mean" and options.also_weight != 0.5:
+        how += f", {second} x{options.also_weight:g}"
+    return f"{first} + {second} ({how})"
 
 
 def combined(text_score: float, model_score: float) -> float:
@@ -207,7 +211,6 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
                       others: dict[str, WatermarkCheck] | None = None):
     synth = bench_synth(args.split, args.seed, args.photo_set, args.scene_text_rate)
     rows, timings = [], defaultdict(list)
-    join = max if watermark.options.combine == "max" else statistics.fmean
     plan = [True] * args.marked + [False] * args.clean
     for index, marked in enumerate(tqdm(plan, desc="watermark photos")):
         sample = synth.sample(index, marked=marked)
@@ -235,8 +238,9 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
             other_score = other.detector_scores(photo)[0]
             compared[f"model {version}"] = other_score
             compared[f"combined {version}"] = combined(text_score, other_score)
-            # what `also_version = version` scores, joined as the check's `combine` says
-            compared[f"join {version}"] = combined(text_score, join([detector_score, other_score]))
+            # what `also_version = version` scores, joined as the check's options say
+            compared[f"join {version}"] = combined(
+                text_score, watermark.join_scores([detector_score, other_score]))
         rows.append({
             **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": combined(text_score, model_score),

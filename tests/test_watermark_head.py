@@ -371,11 +371,13 @@ def test_the_check_scores_the_features_of_the_photo_s_one_ocr_pass(tmp_path: Pat
     assert observation.evidence.values["model_score"] == pytest.approx(expected, abs=1e-4)
 
 
-@pytest.mark.parametrize("combine", ["max", "mean"])
-def test_a_second_version_joins_as_combine_says(tmp_path: Path, combine: str) -> None:
+@pytest.mark.parametrize(("combine", "weight"), [("max", 0.5), ("mean", 0.5), ("mean", 0.67)])
+def test_a_second_version_joins_as_combine_says(tmp_path: Path, combine: str,
+                                                weight: float) -> None:
     settings = Settings(data_dir=tmp_path)
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
-    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": combine}
+    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": combine,
+               "also_weight": weight}
     check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
                            context)
     served = check.detector.ref.version  # the promoted head
@@ -385,7 +387,7 @@ def test_a_second_version_joins_as_combine_says(tmp_path: Path, combine: str) ->
     head = check.calibrated(check.mark_map(photo).score)
     pixels = check.calibrated(check.mark_map(photo, check.second).score, check.second)
     assert head != pytest.approx(pixels, abs=0.05)  # else max and mean could not be told apart
-    joined = max(head, pixels) if combine == "max" else (head + pixels) / 2
+    joined = max(head, pixels) if combine == "max" else (1 - weight) * head + weight * pixels
     assert observation.evidence.values["model_score"] == pytest.approx(joined, abs=1e-4)
     assert observation.evidence.values["also_model_probability"] is not None
     # the model whose score counted is named (the response lists it among the models used)
@@ -396,6 +398,10 @@ def test_a_second_version_joins_as_combine_says(tmp_path: Path, combine: str) ->
     assert check.deciding_model(both) == (check.second.ref if combine == "mean" else None)
     assert check.deciding_model([(check.detector, low), (check.second, high)]) == check.second.ref
     assert check.deciding_model([(check.detector, high)]) is None
+    if combine == "mean":  # a weight of 0 leaves the second detector out of the score
+        check.options.also_weight = 0.0
+        assert check.join_scores([0.3, 0.9]) == pytest.approx(0.3)
+        assert check.deciding_model(both) is None
 
 
 def test_the_int8_text_detector_cannot_feed_the_head(tmp_path: Path) -> None:
@@ -422,7 +428,8 @@ def test_a_feature_head_refuses_features_at_another_detector_size(tmp_path: Path
 def test_two_versions_can_be_averaged_instead(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     context = CheckContext(settings=settings, taxonomy=default_taxonomy())
-    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": "mean"}
+    options = {**settings.check("watermark").options, "also_version": "1.2", "combine": "mean",
+               "also_weight": 0.5}
     check = WatermarkCheck(settings.check("watermark").model_copy(update={"options": options}),
                            context)
     photo = photo_of(portrait())
@@ -437,6 +444,8 @@ def test_two_versions_can_be_averaged_instead(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("options", "message"), [
     ({"also_version": "1.2", "use_model": False}, "needs use_model = true"),
     ({"combine": "min"}, "combine"),
+    ({"combine": "max", "also_weight": 0.7}, 'needs combine = "mean"'),
+    ({"also_weight": 1.5}, "also_weight"),
 ])
 def test_watermark_options_that_cannot_work_are_refused(tmp_path: Path, options: dict,
                                                         message: str) -> None:

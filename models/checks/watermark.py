@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -125,6 +124,9 @@ class WatermarkOptions(BaseModel):
     combine: str = Field("max", pattern="^(max|mean)$", description=(
         "with `also_version`: the model score is the higher (max) or the mean of the two "
         "detectors' calibrated scores"))
+    also_weight: float = Field(0.5, ge=0, le=1, description=(
+        "with combine = \"mean\": the `also_version` detector's share of the mean (0.5: "
+        "the plain mean, 1: that detector alone)"))
     text: TextRules = Field(default_factory=TextRules)
     max_boxes: int = Field(8, ge=1)
 
@@ -133,6 +135,9 @@ class WatermarkOptions(BaseModel):
         if self.also_version and not self.use_model:
             raise ValueError("also_version runs a second detector beside the first: it needs "
                              "use_model = true (or also_version = \"\")")
+        if self.also_weight != 0.5 and self.combine != "mean":
+            raise ValueError("also_weight weighs the mean of the two detectors: it needs "
+                             "combine = \"mean\" (or also_weight = 0.5)")
         return self
 
 
@@ -248,20 +253,26 @@ class WatermarkCheck(Check):
         """The model score (the detectors' calibrated scores, joined as `combine` says) and
         their maps."""
         maps = [(detector, self.mark_map(photo, detector)) for detector in self.detectors]
-        scores = [self.calibrated(m.score, d) for d, m in maps]
-        if not scores:
-            return 0.0, maps
-        join = max if self.options.combine == "max" else statistics.fmean
-        return join(scores), maps
+        return self.join_scores([self.calibrated(m.score, d) for d, m in maps]), maps
+
+    def join_scores(self, scores: list[float]) -> float:
+        """The detectors' calibrated scores (the promoted one's first) joined as `combine` and
+        `also_weight` say; one score stands alone, none is 0."""
+        if len(scores) < 2:
+            return scores[0] if scores else 0.0
+        if self.options.combine == "max":
+            return max(scores)
+        weight = self.options.also_weight
+        return (1.0 - weight) * scores[0] + weight * scores[1]
 
     def deciding_model(self, maps: list[tuple[AnyDetector, MarkMap]]) -> ModelRef | None:
         """The `also_version` detector's model when its calibrated score counts (always when
-        the two are averaged; with `max`, when it is the higher), so that the response names it
-        among the models used; else None (the check's own)."""
+        the two are averaged with a weight above 0; with `max`, when it is the higher), so that
+        the response names it among the models used; else None (the check's own)."""
         if len(maps) < 2:
             return None
         if self.options.combine == "mean":
-            return maps[1][0].ref
+            return maps[1][0].ref if self.options.also_weight > 0 else None
         scores = [self.calibrated(mark_map.score, detector) for detector, mark_map in maps]
         return maps[1][0].ref if scores[1] > scores[0] else None
 
