@@ -126,7 +126,7 @@ class WatermarkOptions(BaseModel):
         "detectors' calibrated scores"))
     also_weight: float = Field(0.5, ge=0, le=1, description=(
         "with combine = \"mean\": the `also_version` detector's share of the mean (0.5: "
-        "the plain mean, 1: that detector alone)"))
+        "the plain mean, 1: that detector alone); combine = \"max\" does not read it"))
     text: TextRules = Field(default_factory=TextRules)
     max_boxes: int = Field(8, ge=1)
 
@@ -135,9 +135,6 @@ class WatermarkOptions(BaseModel):
         if self.also_version and not self.use_model:
             raise ValueError("also_version runs a second detector beside the first: it needs "
                              "use_model = true (or also_version = \"\")")
-        if self.also_weight != 0.5 and self.combine != "mean":
-            raise ValueError("also_weight weighs the mean of the two detectors: it needs "
-                             "combine = \"mean\" (or also_weight = 0.5)")
         return self
 
 
