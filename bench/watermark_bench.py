@@ -11,8 +11,9 @@ hard negative: ruler, tape, gown, jewellery, tattoo, skin marking). It prints, s
   detector alone, and both combined as the `watermark` check does (and, with
   `--compare-versions`, other registered detector versions alone and combined, each at its own
   registered threshold, beside the shipped one): ROC AUC, precision and
-  recall at the shipped threshold (`fail_at`), recall by opacity band and by mark type, false
-  positives by hard-negative kind;
+  recall at the shipped threshold (`fail_at`), recall by opacity band, by how much the mark
+  changes the photo (mean luminance change over its pixels, grey levels: opacity alone does
+  not say how visible a mark is) and by mark type, false positives by hard-negative kind;
 - burned-in PHI: recall of `phi_image` (OCR + PHI text detector) on photos with identifiers
   burned in, by kind, and its false-positive rate on the clean photos, beside the same check
   without its second look at the date-stamp corner (`models.date_stamps`, the baseline) and
@@ -55,8 +56,8 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from datasets import sample_photos
-from datasets.watermarks import (PHI_FORMS, PHI_KINDS, PHI_TEXT_SHARE, WatermarkSynth,
-                                 burned_in_phi_sample, share)
+from datasets.watermarks import (CONTRAST_BANDS, PHI_FORMS, PHI_KINDS, PHI_TEXT_SHARE,
+                                 WatermarkSynth, band_of_contrast, burned_in_phi_sample, share)
 from models.checks.phi_image import PhiImageCheck
 from models.checks.watermark import WatermarkCheck
 from models.ocr import read_text
@@ -67,6 +68,7 @@ from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
 
 console = Console()
+CONTRAST_ORDER = [band_of_contrast(low) for low, _ in CONTRAST_BANDS]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -245,6 +247,9 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
             **compared, "label": sample.label, "text": text_score, "model": model_score,
             "combined": combined(text_score, model_score),
             "kind": first.kind if first else None, "band": first.opacity_band if first else None,
+            # the most visible mark's band: a photo is caught when any mark is
+            "luminance change": max((m.contrast_band for m in sample.marks),
+                                    key=CONTRAST_ORDER.index, default=None),
             "negatives": sample.negatives, "scene": sample.background,
             "phi_flagged": bool(phi_findings),
         })
@@ -406,6 +411,13 @@ def recall_at_precision(labels: np.ndarray, scores: np.ndarray, precision: float
     return float(reached.max()) if reached.size else 0.0
 
 
+def contrast_bands_in(rows) -> list[str]:
+    """The marks' luminance-change bands these rows hold, faintest first (none in a run saved
+    before the bench recorded them)."""
+    present = {r.get("luminance change") for r in rows} - {None}
+    return [band for band in CONTRAST_ORDER if band in present]
+
+
 def scorer_table(rows, fail_at: float, shipped: str = "", compared: tuple[str, ...] = (),
                  resamples: int = 0, pass_below: float | None = None) -> tuple[Table, dict]:
     """Each scorer's figures at `fail_at`; with `pass_below`, also how many unmarked photos
@@ -434,9 +446,10 @@ def scorer_table(rows, fail_at: float, shipped: str = "", compared: tuple[str, .
         figures[scorer]["recall"] = tp / max(1, int(labels.sum()))
         figures[scorer][CURVE_POINT] = recall_at_precision(labels, scores, TARGET_PRECISION)
         for key, values in (("band", sorted({r["band"] for r in rows if r["band"]})),
+                            ("luminance change", contrast_bands_in(rows)),
                             ("kind", sorted({r["kind"] for r in rows if r["kind"]}))):
             for value in values:
-                chosen = [r[scorer] >= fail_at for r in rows if r[key] == value]
+                chosen = [r[scorer] >= fail_at for r in rows if r.get(key) == value]
                 figures[scorer][f"recall {key} {value}"] = (sum(chosen) / len(chosen),
                                                             len(chosen))
         for negative in sorted({n for r in rows for n in r["negatives"]}):

@@ -43,6 +43,9 @@ NEGATIVE_KINDS = ("ruler", "tape", "gown", "jewellery", "tattoo", "skin_marking"
 SCENE_TEXT_FORMS = ("badge", "sign", "clothing")
 PLACEMENTS = ("corner", "centre", "edge")
 OPACITY_BANDS = ((0.15, 0.30), (0.30, 0.50), (0.50, 1.01))
+# How much a mark changes the photo (mean luminance change over its pixels, grey levels):
+# opacity alone does not say how visible it is (white at 30 % on a white wall shows nothing).
+CONTRAST_BANDS = ((0, 8), (8, 16), (16, 32), (32, 64), (64, 256))
 
 _SURNAMES = ("Smith", "Patel", "Nguyen", "Garcia", "Kim", "Rossi", "Okafor", "Larsen", "Haddad",
              "Moreau", "Silva", "Cohen", "Tanaka", "Novak", "Brennan", "Alvarez", "Weiss", "Osei")
@@ -64,6 +67,7 @@ class Mark:
     opacity: float
     box: tuple[int, int, int, int]  # x, y, w, h in the sample's pixels
     text: str | None = None
+    contrast: float = 0.0  # mean |luminance change| over the mark's pixels, 0..255
 
     @property
     def opacity_band(self) -> str:
@@ -71,6 +75,18 @@ class Mark:
             if low <= self.opacity < high:
                 return f"{int(low * 100)}-{min(100, int(high * 100))}%"
         return "other"
+
+    @property
+    def contrast_band(self) -> str:
+        return band_of_contrast(self.contrast)
+
+
+def band_of_contrast(contrast: float) -> str:
+    """The band of CONTRAST_BANDS a luminance change (0..255) falls in, e.g. "8-16"."""
+    for low, high in CONTRAST_BANDS:
+        if low <= contrast < high:
+            return f"{low}-{min(high, 255)}"
+    return f"{CONTRAST_BANDS[-1][0]}-255"
 
 
 @dataclass
@@ -339,7 +355,18 @@ def draw_mark(canvas: Image.Image, kind: str,
     layer.putalpha(Image.fromarray((alpha * opacity * 255).astype(np.uint8)))
     composite = Image.alpha_composite(canvas.convert("RGBA"), layer).convert("RGB")
     box = _bounding_box(alpha)
-    return composite, Mark(kind, placement, opacity, box, text), (alpha > 0.1).astype(np.float32)
+    mark = Mark(kind, placement, opacity, box, text, luminance_change(canvas, composite, alpha))
+    return composite, mark, (alpha > 0.1).astype(np.float32)
+
+
+def luminance_change(before: Image.Image, after: Image.Image, alpha: np.ndarray) -> float:
+    """Mean absolute change in luminance (grey levels) where the mark lies (alpha > 0.1)."""
+    inside = alpha > 0.1
+    if not inside.any():
+        return 0.0
+    old = np.asarray(before.convert("L"), dtype=np.int16)[inside]
+    new = np.asarray(after.convert("L"), dtype=np.int16)[inside]
+    return float(np.abs(new - old).mean())
 
 
 def _opacity(rng: np.random.Generator) -> float:

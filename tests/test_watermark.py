@@ -23,9 +23,11 @@ from datasets.watermarks import (
     SCENE_TEXT_FORMS,
     WatermarkSynth,
     background,
+    band_of_contrast,
     derived_background,
     draw_mark,
     draw_negative,
+    luminance_change,
     share,
 )
 from datasets.region_photos import SourceUnavailable
@@ -199,6 +201,28 @@ def test_every_mark_kind_draws_something_faint_or_not(kind: str) -> None:
     assert alpha.sum() > 20 and changed[alpha > 0].mean() > 0
     # Outside the mark's mask only its faint anti-aliased rim (alpha < 0.1) may move a little.
     assert changed[alpha == 0].max() <= 26
+
+
+def test_a_mark_records_how_much_it_changes_the_photo() -> None:
+    # The same mark (seed 8 draws white text at 35 % opacity): plain on a black photo, nothing
+    # on a white one, whatever its opacity says.
+    on_black, on_white = [draw_mark(Image.new("RGB", (448, 336), shade), "url",
+                                    np.random.default_rng(8))[1] for shade in ("black", "white")]
+    assert on_black.opacity == on_white.opacity
+    assert on_black.contrast > 30 and on_white.contrast < 1
+    assert on_white.contrast_band == "0-8" and band_of_contrast(on_black.contrast) != "0-8"
+
+
+def test_the_luminance_change_counts_only_the_mark_s_pixels() -> None:
+    before = Image.new("RGB", (10, 10), "black")
+    after = np.zeros((10, 10, 3), np.uint8)
+    after[:, :5] = 40  # the left half changed by 40 grey levels
+    alpha = np.zeros((10, 10), np.float32)
+    alpha[:, :2] = 1.0  # the mark covers two columns of it
+    assert luminance_change(before, Image.fromarray(after), alpha) == pytest.approx(40)
+    assert luminance_change(before, before, np.zeros((10, 10), np.float32)) == 0.0
+    assert [band_of_contrast(v) for v in (0, 7.9, 8, 63.9, 64, 255)] == [
+        "0-8", "0-8", "8-16", "32-64", "64-255", "64-255"]
 
 
 @pytest.mark.parametrize("kind", NEGATIVE_KINDS)

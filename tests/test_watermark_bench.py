@@ -151,6 +151,21 @@ def test_the_join_column_counts_what_either_detector_finds() -> None:
     assert figures["join 1.5"]["precision"] == 1.0
 
 
+def test_recall_by_luminance_change_is_given_faintest_first_and_only_when_recorded() -> None:
+    rows = [{**_row(1, 0.0, 0.9, 0.1, "50-100%"), "luminance change": "64-255"},
+            {**_row(1, 0.0, 0.3, 0.1, "15-30%"), "luminance change": "8-16"},
+            {**_row(1, 0.0, 0.85, 0.1, "15-30%"), "luminance change": "8-16"},
+            {**_row(0, 0.0, 0.1, 0.1, None), "luminance change": None}]
+    _, figures = watermark_bench.scorer_table(rows, 0.8)
+    keys = [key for key in figures["combined"] if key.startswith("recall luminance change")]
+    assert keys == ["recall luminance change 8-16", "recall luminance change 64-255"]
+    assert figures["combined"]["recall luminance change 8-16"] == (0.5, 2)
+    # a run saved before the bench recorded the change has no such rows
+    _, saved = watermark_bench.scorer_table([_row(1, 0.0, 0.9, 0.1, "50-100%"),
+                                             _row(0, 0.0, 0.1, 0.1, None)], 0.8)
+    assert not any(key.startswith("recall luminance change") for key in saved["combined"])
+
+
 def test_unmarked_photos_flagged_and_in_the_review_band_are_counted() -> None:
     rows = [_row(0, 0.0, 0.9, 0.1, None),    # the shipped detector flags it
             _row(0, 0.0, 0.6, 0.55, None),   # both put it in the review band
