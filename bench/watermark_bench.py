@@ -536,8 +536,10 @@ def save_sheet(tiles: list[Image.Image], path: Path) -> int:
 
 def _captioned_tile(sample, index: int, score: float) -> Image.Image:
     first = sample.marks[0] if sample.marks else None
-    what = f"{first.kind} {first.opacity:.0%}" if first else "unmarked " + ",".join(
-        sample.negatives or ["-"])
+    if first:  # dL: its mean luminance change, grey levels
+        what = f"{first.kind} {first.opacity:.0%} dL{first.contrast:.0f}"
+    else:
+        what = "unmarked " + ",".join(sample.negatives or ["-"])
     return _tile(sample.image, f"#{index} {sample.background}: {what}, score {score:.2f}",
                  [mark.box for mark in sample.marks])
 
