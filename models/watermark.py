@@ -38,7 +38,8 @@ _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 # torchvision's MobileNetV3 feature blocks up to (not including) the first of stride 32
 _STRIDE_16_BLOCKS = {"small": 9, "large": 13}
 ARCHS = (*_STRIDE_16_BLOCKS, "ppocr")
-FREEZE_STRIDES = (8, 16)  # ppocr: the detector's layers up to this stride stay as they are
+# ppocr: the detector's layers up to this stride stay as they are (0: all of them learn)
+FREEZE_STRIDES = (0, 8, 16)
 
 
 class MarkNet(nn.Module):
@@ -46,7 +47,8 @@ class MarkNet(nn.Module):
 
     `arch` "small" or "large": a torchvision MobileNetV3 of `width_mult`, from scratch;
     "ppocr": the OCR text detector's pretrained backbone (`models.ppocr_backbone`, width
-    ignored), its layers up to stride `freeze_to` (8 or 16) frozen as the detector has them."""
+    ignored), its layers up to stride `freeze_to` (8 or 16) frozen as the detector has them;
+    0 lets them learn too (their BatchNorm statistics kept: `TunedStage`)."""
 
     def __init__(self, width_mult: float = 0.5, arch: str = "small", freeze_to: int = 8) -> None:
         super().__init__()
@@ -88,7 +90,8 @@ class MarkNet(nn.Module):
         if freeze_to == 16:
             self.shallow = FrozenStage(nn.Sequential(stages.prefix, stages.stage16))
         else:
-            self.shallow = nn.Sequential(FrozenStage(stages.prefix), stages.stage16)
+            first = FrozenStage if freeze_to == 8 else TunedStage
+            self.shallow = nn.Sequential(first(stages.prefix), stages.stage16)
         self.deep = stages.stage32
         # the detector's own input scaling: RGB / 127.5 - 1
         self.register_buffer("mean", torch.full((1, 3, 1, 1), 127.5))
@@ -136,6 +139,26 @@ class FrozenStage(nn.Module):
     def train(self, mode: bool = True) -> FrozenStage:
         super().train(mode)
         self.module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+class TunedStage(nn.Module):
+    """Pretrained layers whose weights learn while their BatchNorm layers keep the statistics
+    they came with (a batch of crops is no estimate of a photo's). Its layers sit under the
+    same name as a `FrozenStage`'s, so a network trained with them frozen starts this one."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def train(self, mode: bool = True) -> TunedStage:
+        super().train(mode)
+        for layer in self.module.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,6 +86,27 @@ def test_frozen_layers_keep_the_detectors_weights_and_statistics(  # type: ignor
                    if isinstance(module, torch.nn.BatchNorm2d))
 
 
+def test_nothing_frozen_tunes_the_first_layers_and_keeps_their_statistics() -> None:
+    network = MarkNet(1.0, "ppocr", 0)
+    before = trained_step(network)
+    after = network.state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    first = [name for name in before if name.startswith("shallow.0.module.")]
+    statistics = [name for name in first if name.endswith(("running_mean", "running_var"))]
+    assert statistics and not set(statistics) & changed  # the detector's statistics stay
+    assert set(first) - set(statistics) & changed  # its weights learn
+    assert not any(module.training for module in network.shallow[0].modules()
+                   if isinstance(module, torch.nn.BatchNorm2d))
+
+
+def test_a_network_trained_frozen_starts_one_with_nothing_frozen() -> None:
+    frozen, tuned = MarkNet(1.0, "ppocr", 8), MarkNet(1.0, "ppocr", 0)
+    tuned.load_state_dict(frozen.state_dict())  # the same names: --init carries over
+    image = torch.rand(1, 3, 64, 96) * 255
+    with torch.inference_mode():
+        assert torch.allclose(frozen.eval()(image), tuned.eval()(image), atol=1e-6)
+
+
 def test_the_network_scales_its_input_as_the_detector_does(stages) -> None:  # type: ignore[no-untyped-def]
     network = MarkNet(1.0, "ppocr").eval()
     image = torch.rand(1, 3, 64, 96) * 255
@@ -97,5 +118,5 @@ def test_the_network_scales_its_input_as_the_detector_does(stages) -> None:  # t
 
 
 def test_an_unknown_freeze_stride_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"freeze_to must be one of \(8, 16\), not 4"):
+    with pytest.raises(ValueError, match=r"freeze_to must be one of \(0, 8, 16\), not 4"):
         MarkNet(1.0, "ppocr", 4)

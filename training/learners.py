@@ -228,7 +228,8 @@ class WatermarkLearner(Learner):
             # A registered version says what it is (a MobileNetV3 of some width, or the OCR
             # backbone frozen to some stride) and the side it learnt at: the run trains, exports
             # and registers that. A bare weights file is what the options say.
-            self.shape.update({k: init.config[k] for k in self.SHAPE if init.config.get(k)})
+            self.shape.update({k: init.config[k] for k in self.SHAPE
+                               if init.config.get(k) is not None})  # freeze_to 0 counts
         network = MarkNet(float(self.shape["width"]), self.shape["arch"],
                           int(self.shape["freeze_to"]))
         if init is not None:

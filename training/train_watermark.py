@@ -88,7 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "pretrained backbone, frozen up to --freeze-to (--width does not apply)"))
     parser.add_argument("--freeze-to", type=int, choices=FREEZE_STRIDES, default=8, help=(
         "ppocr: the stride up to which the detector's layers stay frozen (16: only the "
-        "stride-32 stage and the head learn)"))
+        "stride-32 stage and the head learn; 0: every layer learns, BatchNorm statistics kept; "
+        "8 or 16 only share the OCR pass's layers)"))
     parser.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda")
     parser.add_argument("--stream", action="store_true", help=(
         "build each training sample when the training reaches it (DataLoader workers), one "
@@ -596,8 +597,7 @@ BACKBONES = {
                   "from scratch:\nno pretrained weights)",
                   "code and architecture: torchvision (BSD-3-Clause); no pretrained weights used."),
     "ppocr": ("The PP-OCRv4 text detector's PP-LCNetV3 backbone (`models/ppocr_backbone.py`),\n"
-              "starting from the detector's pretrained weights, its layers up to stride "
-              "{freeze_to} frozen,\nthe later stages fine-tuned,",
+              "starting from the detector's pretrained weights, {tuned},",
               "backbone weights and architecture: PP-OCRv4's detector as shipped in the "
               "rapidocr_onnxruntime\n  wheel (Apache-2.0), turned into PyTorch by onnx2torch "
               "(Apache-2.0); head: our own."),
@@ -608,8 +608,10 @@ def backbone_text(args) -> tuple[str, str]:
     """The card's description of the backbone and the license line of its weights."""
     arch = getattr(args, "arch", "small")
     described, license = BACKBONES["ppocr" if arch == "ppocr" else "mobilenet"]
-    return described.format(arch=arch.capitalize(), width=args.width,
-                            freeze_to=getattr(args, "freeze_to", 8)), license
+    freeze_to = getattr(args, "freeze_to", 8)
+    tuned = (f"its layers up to stride {freeze_to} frozen,\nthe later stages fine-tuned"
+             if freeze_to else "every layer\nfine-tuned (BatchNorm statistics kept)")
+    return described.format(arch=arch.capitalize(), width=args.width, tuned=tuned), license
 
 
 def write_card(args, version, metrics, timings, history, threshold, train_minutes,
