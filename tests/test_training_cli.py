@@ -363,6 +363,27 @@ def test_the_watermark_learner_starts_from_a_registered_network_of_any_backbone(
     assert learner.long_side == expected[2]
 
 
+def test_a_registered_network_with_nothing_frozen_is_rebuilt_with_nothing_frozen(
+        tmp_path: Path) -> None:
+    """freeze_to 0 (every layer of the OCR backbone learnt) is a value, not a missing one: the
+    learner keeps it, so retraining such a version does not freeze its first layers again."""
+    import dataclasses
+    import shutil
+
+    from models.registry import ModelVersion
+    from training.learners import learner_for
+
+    served = ModelRegistry([SHIPPED_ROOT]).get("watermark", "1.8")
+    copy = tmp_path / "1.8"
+    shutil.copytree(served.directory, copy)
+    tuned = dataclasses.replace(ModelVersion.read(copy), directory=copy,
+                                config={**served.config, "freeze_to": 0})
+    learner = learner_for("watermark", {"freeze_to": 8})
+    network = learner.network(tuned)
+    assert network.freeze_to == 0 and learner.served_config()["freeze_to"] == 0
+    assert all(p.requires_grad for p in network.shallow[0].parameters())
+
+
 def test_the_watermark_head_learner_starts_from_the_served_head_exactly(tmp_path: Path) -> None:
     """The registry keeps only a 2.x head's ONNX file: the learner rebuilds the head from it
     (batch norms folded) and scores a photo's real OCR features as the served file does; a
