@@ -159,17 +159,21 @@ def test_init_starts_from_an_earlier_runs_weights_and_refuses_another_shape() ->
 
 
 @pytest.mark.usefixtures("keep_torch_threads")
-def test_a_run_on_the_ocr_backbone_is_rebuilt_with_its_frozen_stride(tmp_path: Path) -> None:
+@pytest.mark.parametrize("freeze_to, described", [
+    (16, "its layers up to stride 16 frozen"),
+    (0, "every layer\nfine-tuned (BatchNorm statistics kept)")])
+def test_a_run_on_the_ocr_backbone_is_rebuilt_with_its_frozen_stride(
+        tmp_path: Path, freeze_to: int, described: str) -> None:
     run = tiny_streamed_run(tmp_path, "--train-samples", "4", "--batch-size", "4",
-                            "--arch", "ppocr", "--freeze-to", "16", "--version", "1.93")
+                            "--arch", "ppocr", "--freeze-to", str(freeze_to), "--version", "1.93")
     registry_root = tmp_path / "registry"
     registry_root.mkdir()
     assert train_watermark.main(["--from-run", str(run), "--register", str(registry_root)]) == 0
     version = ModelRegistry([registry_root]).get("watermark", "1.93")
     assert version is not None
-    assert (version.config["arch"], version.config["freeze_to"]) == ("ppocr", 16)
+    assert (version.config["arch"], version.config["freeze_to"]) == ("ppocr", freeze_to)
     card = (version.directory / "card.md").read_text()
-    assert "its layers up to stride 16 frozen" in card and "onnx2torch (Apache-2.0)" in card
+    assert described in card and "onnx2torch (Apache-2.0)" in card
     assert "no pretrained weights used" not in card
     # --from-run rebuilt the network the run trained: the served ONNX scores as the run's own
     # TorchScript file does.
