@@ -248,8 +248,8 @@ def run_watermark_set(args, watermark: WatermarkCheck, phi_image: PhiImageCheck,
             "combined": combined(text_score, model_score),
             "kind": first.kind if first else None, "band": first.opacity_band if first else None,
             # the most visible mark's band: a photo is caught when any mark is
-            "luminance change": max((m.contrast_band for m in sample.marks),
-                                    key=CONTRAST_ORDER.index, default=None),
+            "luminance change": band_of_contrast(max(m.contrast for m in sample.marks))
+            if sample.marks else None,
             "negatives": sample.negatives, "scene": sample.background,
             "phi_flagged": bool(phi_findings),
         })

@@ -361,11 +361,14 @@ def draw_mark(canvas: Image.Image, kind: str,
 
 def luminance_change(before: Image.Image, after: Image.Image, alpha: np.ndarray) -> float:
     """Mean absolute change in luminance (grey levels) where the mark lies (alpha > 0.1)."""
-    inside = alpha > 0.1
-    if not inside.any():
+    x, y, w, h = _bounding_box(alpha)
+    if not w:
         return 0.0
-    old = np.asarray(before.convert("L"), dtype=np.int16)[inside]
-    new = np.asarray(after.convert("L"), dtype=np.int16)[inside]
+    # only the mark's box is converted: the whole photo costs ~7 ms a mark in every sample
+    window = (x, y, x + w, y + h)
+    inside = alpha[y:y + h, x:x + w] > 0.1
+    old = np.asarray(before.crop(window).convert("L"), dtype=np.int16)[inside]
+    new = np.asarray(after.crop(window).convert("L"), dtype=np.int16)[inside]
     return float(np.abs(new - old).mean())
 
 
@@ -538,10 +541,12 @@ def _fit(glyph: Image.Image, limit: tuple[int, int]) -> Image.Image:
 
 
 def _bounding_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(alpha > 0.1)
-    if len(xs) == 0:
+    inside = alpha > 0.1
+    # the rows and columns that hold any of it: ~20x faster than every pixel's coordinates
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if len(rows) == 0:
         return (0, 0, 0, 0)
-    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
 
 
 # ---------------------------------------------------------------- hard negatives
