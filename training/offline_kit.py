@@ -2,12 +2,13 @@
 package registry (a lent GPU machine), gathered here, where the registries answer.
 
     python -m training.offline_kit build [--out .kit] [--photo-set 3]   # here
-    python -m training.offline_kit unpack [--kit .kit]                  # there: the photos
+    python -m training.offline_kit unpack [--kit .kit]                  # there: files in place
     python -m training.offline_kit check [--kit .kit] [--photo-set 3]   # there, before training
 
 `build` writes into the kit folder (git ignores `.kit/`):
 - `sources/`: the photos that npm and Debian packages serve, as
-  `datasets.sample_photos.write_copies` writes them (the machine has the photos of the wheels);
+  `datasets.sample_photos.write_copies` writes them (the rest ship in scikit-image,
+  scikit-learn and matplotlib, which the machine has);
 - `wheels/`: the Python packages the trainer imports that the machine's image lacks
   (`--package`, at the versions installed here), built for that machine's Python;
 - `site/rapidocr_onnxruntime/models/`: the OCR text detector (Apache-2.0) whose backbone
@@ -52,7 +53,7 @@ def build(out: Path, photo_set: int, packages: list[str], python_version: str,
     if init is not None and not init.is_file():
         raise FileNotFoundError(f"--init {init}: no such file")
     if init is not None and not init.resolve().is_relative_to(REPO):
-        raise FileNotFoundError(f"--init {init}: not inside the repository")
+        raise ValueError(f"--init {init}: not inside the repository")
     if (out / "manifest.json").is_file():
         shutil.rmtree(out)  # an earlier kit: two versions of a wheel would stop the install
     elif out.exists() and any(out.iterdir()):
@@ -193,7 +194,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        help="what one call may carry (working tree and kit together)")
     checked = verbs.add_parser("check", help="there: is everything the run needs in place?")
     checked.add_argument("--kit", type=Path, default=REPO / ".kit")
-    unpacked = verbs.add_parser("unpack", help="there: the kit's photos into data/sources")
+    unpacked = verbs.add_parser("unpack", help=(
+        "there: the kit's photos into data/sources and its start weights to their path"))
     unpacked.add_argument("--kit", type=Path, default=REPO / ".kit")
     for verb in (built, checked):
         verb.add_argument("--photo-set", type=int, default=sample_photos.LATEST_PHOTO_SET)
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     try:
         manifest = build(args.out, args.photo_set, args.packages, args.python_version, args.init)
-    except (FileNotFoundError, FileExistsError, subprocess.CalledProcessError) as error:
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         print(f"offline kit: {error}", file=sys.stderr)
         return 1
     mib = {key: manifest[key] / 2**20
