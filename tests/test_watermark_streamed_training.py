@@ -110,6 +110,45 @@ def test_a_run_cut_short_by_max_minutes_says_so_on_its_card(tmp_path: Path) -> N
     assert "(--max-minutes 0.0 reached after 2 samples: the one-cycle" in card
 
 
+@pytest.mark.usefixtures("keep_torch_threads")
+def test_a_run_scheduled_by_the_clock_has_annealed_when_the_clock_stops_it(
+        tmp_path: Path) -> None:
+    run = tiny_streamed_run(tmp_path, "--train-samples", "16", "--batch-size", "4",
+                            "--max-minutes", "0", "--schedule-by-clock", "--version", "1.93")
+    last = json.loads((run / "run.json").read_text())["history"][-1]
+    assert last["samples"] == 2 and last["stopped"] == "--max-minutes 0.0 reached"
+    assert last["lr"] == pytest.approx(3e-3 / 25 / 1e4, rel=0.01)  # one-cycle's final rate
+    card = (run / "card.md").read_text()
+    assert "(`--schedule-by-clock`, 0.0 min)" in card
+    assert "after 2 samples: the schedule annealed by the clock" in card
+
+
+def test_the_clock_moves_the_schedule_ahead_never_back() -> None:
+    def scheduler() -> torch.optim.lr_scheduler.OneCycleLR:
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=100,
+                                                   pct_start=0.1)
+
+    def advance(schedule: torch.optim.lr_scheduler.OneCycleLR, steps: int = 1) -> None:
+        for _ in range(steps):
+            schedule.optimizer.step()
+            schedule.step()
+
+    reference, followed = scheduler(), scheduler()
+    advance(reference, 51)
+    advance(followed, 10)
+    train_watermark.follow_the_clock(followed, 0.5)  # half the time gone, a tenth of the steps
+    advance(followed)
+    assert followed.get_last_lr() == reference.get_last_lr()
+    train_watermark.follow_the_clock(followed, 0.2)  # the steps are ahead: left as they are
+    advance(followed)
+    advance(reference)
+    assert followed.get_last_lr() == reference.get_last_lr()
+    train_watermark.follow_the_clock(followed, 3.0)  # past the time allowed: the last step
+    advance(followed)
+    assert followed.last_epoch == 99 and followed.get_last_lr()[0] < 1e-8
+
+
 def test_from_run_names_a_folder_without_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no run.json"):
         train_watermark.main(["--from-run", str(tmp_path)])
@@ -120,6 +159,8 @@ def test_stream_options_are_checked() -> None:
         train_watermark.parse_args(["--out", "x", "--batch-size", "10", "--crops-per-sample", "4"])
     with pytest.raises(SystemExit):
         train_watermark.parse_args([])  # no --out and no --from-run
+    with pytest.raises(SystemExit):  # the clock needs a time allowed
+        train_watermark.parse_args(["--out", "x", "--stream", "--schedule-by-clock"])
 
 
 def test_mark_weights_are_parsed_and_a_bad_pair_is_named(

@@ -102,6 +102,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=None, help=(
         "with --stream: stop training after this long even if samples are left (recorded in "
         "the history; the run is then no longer a function of its arguments alone)"))
+    parser.add_argument("--schedule-by-clock", action="store_true", help=(
+        "with --stream --max-minutes: the one-cycle learning rate follows whichever is further "
+        "along, the steps or the clock, so a run the clock stops has annealed by then (a run "
+        "then depends on the machine's speed even when it finishes its samples)"))
     parser.add_argument("--from-run", type=Path, default=None, help=(
         "no training: export, time and register the model a finished run left in this folder "
         "(its run.json and watermark.pt), e.g. one trained on a GPU machine"))
@@ -128,6 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--crop and --long-side must be multiples of 32")
     if args.crop > args.long_side * 2 // 3:
         parser.error("--crop must fit inside the short side (2/3 of --long-side)")
+    if args.schedule_by_clock and not (args.stream and args.max_minutes is not None):
+        parser.error("--schedule-by-clock needs --stream and --max-minutes")
     return args
 
 
@@ -452,13 +458,16 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        minutes = (time.perf_counter() - started) / 60
+        if args.schedule_by_clock:
+            follow_the_clock(scheduler, minutes / args.max_minutes if args.max_minutes else 1.0)
         scheduler.step()
         running, done = running + loss.item(), done + 1
-        minutes = (time.perf_counter() - started) / 60
         out_of_time = args.max_minutes is not None and minutes > args.max_minutes
         if step in evaluate_at or out_of_time:
             seen = min(args.train_samples, (step + 1) * args.batch_size // args.crops_per_sample)
             record = {"step": step + 1, "samples": seen, "loss": round(running / done, 4),
+                      "lr": float(f"{optimizer.param_groups[0]['lr']:.3g}"),
                       **validation(model, val_pool, args.long_side),
                       "minutes": round(minutes, 2)}
             if out_of_time:
@@ -470,6 +479,13 @@ def train_streamed(args: argparse.Namespace, val_pool) -> tuple[MarkNet, list[di
         if out_of_time:
             break
     return model.float().to(memory_format=torch.contiguous_format), history
+
+
+def follow_the_clock(scheduler: torch.optim.lr_scheduler.OneCycleLR, elapsed: float) -> None:
+    """Move the schedule ahead to the share `elapsed` of the time allowed, if the steps lag
+    behind it (never back, never past its last step)."""
+    by_clock = min(scheduler.total_steps - 2, int(elapsed * scheduler.total_steps))
+    scheduler.last_epoch = max(scheduler.last_epoch, by_clock)
 
 
 # ---------------------------------------------------------------- export and timing
@@ -626,10 +642,14 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         schedule = (f"one pass over {args.train_samples} samples built as the training reached "
                     f"them, {args.crops_per_sample} {args.crop}-px crops each")
         stopped = history[-1].get("stopped") if history else None
+        if getattr(args, "schedule_by_clock", False):
+            schedule += (f"; the learning rate followed the clock as well as the steps "
+                         f"(`--schedule-by-clock`, {args.max_minutes} min)")
         if stopped:
-            schedule += (f" ({stopped} after {history[-1]['samples']} samples: the one-cycle "
-                         "schedule did not finish, and the run is not a function of its "
-                         "arguments alone)")
+            finished = ("the schedule annealed by the clock" if getattr(
+                args, "schedule_by_clock", False) else "the one-cycle schedule did not finish")
+            schedule += (f" ({stopped} after {history[-1]['samples']} samples: {finished}, "
+                         "and the run is not a function of its arguments alone)")
     else:
         schedule = f"{args.epochs} epochs of {args.crop}-px crops"
     backbone, architecture_license = backbone_text(args)
