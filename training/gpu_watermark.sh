@@ -35,7 +35,8 @@ export PYTHONUNBUFFERED=1
 
 recipe=(--stream --device cuda --arch ppocr --freeze-to 0 --long-side 512 --crop 256
         --crops-per-sample 4 --batch-size 128 --lr 0.001 --train-samples 60000 --workers 15
-        --evaluations 8 --max-minutes 7.0 --photo-set 3 --scene-text-rate 0.3)
+        --evaluations 8 --max-minutes 7.0 --schedule-by-clock --photo-set 3
+        --scene-text-rate 0.3)
 field() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]] or "")' \
     "$kit/manifest.json" "$1"; }
 init=$(field init)
