@@ -153,9 +153,8 @@ def check(kit: Path, photo_set: int) -> list[str]:
     if not manifest.is_file():
         problems.append(f"{kit}: no manifest.json (build the kit with "
                         "`python -m training.offline_kit build`)")
-    elif json.loads(manifest.read_text())["photo_set"] < photo_set:
-        problems.append(f"{kit} holds photo set {json.loads(manifest.read_text())['photo_set']}, "
-                        f"the run asks for {photo_set}")
+    elif (held := json.loads(manifest.read_text())["photo_set"]) < photo_set:
+        problems.append(f"{kit} holds photo set {held}, the run asks for {photo_set}")
     for name in ("pydantic", "onnx2torch"):
         try:
             __import__(name)
@@ -172,7 +171,7 @@ def check(kit: Path, photo_set: int) -> list[str]:
         try:
             photo.load()
         except Exception as error:  # noqa: BLE001 - every unreadable photo is named, then exit 1
-            problems.append(f"photo {photo.name} ({photo.origin}): {type(error).__name__}")
+            problems.append(f"photo {photo.name} ({photo.origin}): {error}")
     return problems
 
 
