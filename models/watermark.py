@@ -126,25 +126,6 @@ class MarkNetTail(nn.Module):
         return self.network.decode(self.network.shallow[1](backbone8))
 
 
-class FrozenStage(nn.Module):
-    """Layers that never learn: no gradients, and batch statistics never replace their own
-    (so they compute what the OCR pass computes, whatever mode the network is in)."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module.eval()
-        for parameter in self.module.parameters():
-            parameter.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> FrozenStage:
-        super().train(mode)
-        self.module.eval()
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
-
-
 class TunedStage(nn.Module):
     """Pretrained layers whose weights learn while their BatchNorm layers keep the statistics
     they came with (a batch of crops is no estimate of a photo's). Its layers sit under the
@@ -163,6 +144,21 @@ class TunedStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
+
+
+class FrozenStage(TunedStage):
+    """Layers that never learn: no gradients, and batch statistics never replace their own
+    (so they compute what the OCR pass computes, whatever mode the network is in)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__(module.eval())
+        for parameter in self.module.parameters():
+            parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FrozenStage:
+        super().train(mode)
+        self.module.eval()
+        return self
 
 
 def to_input(image: np.ndarray, long_side: int) -> tuple[np.ndarray, tuple[int, int], float]:

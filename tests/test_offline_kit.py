@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from datasets import sample_photos
+from models.registry import sha256_of
 from training import offline_kit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,8 +54,8 @@ def test_the_kit_holds_the_photos_the_start_weights_and_the_detector(kit: Path) 
     assert copies == {p.path.relative_to(sample_photos.SOURCE_CACHE) for p in served}
     assert manifest["init"] == "models/weights/watermark/1.8/watermark.pt"
     start = kit / "init" / manifest["init"]
-    assert offline_kit.sha256(start) == offline_kit.sha256(REPO / manifest["init"])
-    assert manifest["files"][str(start.relative_to(kit))]["sha256"] == offline_kit.sha256(start)
+    assert sha256_of(start) == sha256_of(REPO / manifest["init"])
+    assert manifest["files"][str(start.relative_to(kit))]["sha256"] == sha256_of(start)
     assert (kit / "site" / "rapidocr_onnxruntime" / "models").is_dir()
     assert manifest["kit_bytes"] == sum(f["bytes"] for f in manifest["files"].values())
     assert 0 < manifest["registered_weights_bytes"] < manifest["working_tree_bytes"]

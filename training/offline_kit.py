@@ -28,7 +28,6 @@ photos into `data/sources` (leaving any already there), runs `check` and trains.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import json
 import shutil
@@ -59,9 +58,7 @@ def build(out: Path, photo_set: int, packages: list[str], python_version: str,
     elif out.exists() and any(out.iterdir()):
         raise FileExistsError(f"--out {out} holds files and no kit's manifest.json: not replaced")
     out.mkdir(parents=True, exist_ok=True)
-    photos = (sample_photos.split("train", photo_set) + sample_photos.split("val")
-              + sample_photos.split("test"))
-    sample_photos.write_copies(photos, out / "sources")
+    sample_photos.write_copies(run_photos(photo_set), out / "sources")
     if packages:
         download_wheels(packages, out / "wheels", python_version)
     copy_detector(out / "site")
@@ -70,6 +67,12 @@ def build(out: Path, photo_set: int, packages: list[str], python_version: str,
         target.parent.mkdir(parents=True)
         shutil.copyfile(init, target)
     return write_manifest(out, photo_set, init)
+
+
+def run_photos(photo_set: int) -> list[sample_photos.SamplePhoto]:
+    """Every photo a run of that photo set reads: its training scenes, validation and test."""
+    return (sample_photos.split("train", photo_set) + sample_photos.split("val")
+            + sample_photos.split("test"))
 
 
 def download_wheels(packages: list[str], folder: Path, python_version: str) -> None:
@@ -93,6 +96,8 @@ def copy_detector(site: Path) -> Path:
 
 
 def write_manifest(out: Path, photo_set: int, init: Path | None) -> dict:
+    from models.registry import sha256_of  # here: `check` must run, and say so, without pydantic
+
     files = sorted(path for path in out.rglob("*")
                    if path.is_file() and path.name != "manifest.json")
     kit_bytes = sum(path.stat().st_size for path in files)
@@ -101,7 +106,7 @@ def write_manifest(out: Path, photo_set: int, init: Path | None) -> dict:
         "photo_set": photo_set,
         "init": None if init is None else str(init.resolve().relative_to(REPO)),
         "files": {str(path.relative_to(out)): {"bytes": path.stat().st_size,
-                                               "sha256": sha256(path)} for path in files},
+                                               "sha256": sha256_of(path)} for path in files},
         "kit_bytes": kit_bytes,
         "working_tree_bytes": tree_bytes,
         "registered_weights_bytes": weights_bytes,
@@ -121,14 +126,6 @@ def working_tree_bytes() -> tuple[int, int]:
              if name and (REPO / name.decode()).is_file()}
     weights = sum(size for name, size in sizes.items() if name.startswith(WEIGHTS + "/"))
     return sum(sizes.values()), weights
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def unpack(kit: Path) -> int:
@@ -165,9 +162,7 @@ def check(kit: Path, photo_set: int) -> list[str]:
         detector_file()
     except (FileNotFoundError, ImportError) as error:
         problems.append(str(error))
-    photos = (sample_photos.split("train", photo_set) + sample_photos.split("val")
-              + sample_photos.split("test"))
-    for photo in photos:
+    for photo in run_photos(photo_set):
         try:
             photo.load()
         except Exception as error:  # noqa: BLE001 - every unreadable photo is named, then exit 1
