@@ -1,7 +1,7 @@
 """Watermark and burned-in PHI benchmark on held-out real photos, at the working resolution.
 
     python -m bench.watermark_bench [--marked 150 --clean 150 --phi 100 --seed 7]
-                                    [--compare-versions 1.1]
+                                    [--compare-versions 1.8]
 
 The photos' backgrounds are the test split of `datasets.sample_photos` (never trained on),
 rendered at a 1200-1600 px long side with and without marks (half the unmarked ones carry a

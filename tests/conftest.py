@@ -97,3 +97,30 @@ def post_score(client: TestClient, submission: str | None = None,
     multipart += [(name, (f"{name}.jpg", data, "image/jpeg")) for name, data in files.items()]
     headers = {"X-API-Key": key} if key else {}
     return client.post("/v1/score", files=multipart, headers=headers)
+
+
+LARGE_WATERMARK = "large-untrained"  # the version the fixture below registers
+
+
+@pytest.fixture(scope="session")
+def large_watermark_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry root holding a MobileNetV3-Large watermark network (width 1.0, learnt at a
+    640-px side) with seeded, untrained weights, exported as training exports one: what the
+    code does with that architecture is tested without shipping ~24 MiB of trained weights
+    (the GPU-trained 1.3 and 1.4 left the registry to keep the working tree light)."""
+    import torch
+
+    from models.registry import ModelRegistry
+    from models.watermark import ONNX_FILE, TORCHSCRIPT_FILE, MarkNet
+    from training.train_watermark import write_served_files
+
+    root, staging = tmp_path_factory.mktemp("large-registry"), tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    write_served_files(MarkNet(1.0, "large"), staging, long_side=640)
+    ModelRegistry([root]).add(
+        "watermark", LARGE_WATERMARK,
+        {name: staging / name for name in (ONNX_FILE, TORCHSCRIPT_FILE)},
+        config={"arch": "large", "width": 1.0, "freeze_to": 8, "long_side": 640},
+        thresholds={"score": 0.5})
+    return root
+

@@ -14,7 +14,7 @@ from service.process import ServerProcess
 
 def test_a_settings_file_reaches_the_timed_server(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "join.toml"
-    config.write_text('[checks.watermark.options]\nalso_version = "1.4"\n')
+    config.write_text('[checks.watermark.options]\nalso_version = "1.8"\n')
     monkeypatch.setenv("MODERATION_CONFIG", "/elsewhere.toml")  # the caller's: not passed on
     server = ServerProcess(tmp_path, settings_file=config)
     assert server.env["MODERATION_CONFIG"] == str(config.resolve())

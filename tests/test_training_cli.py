@@ -17,6 +17,7 @@ from datasets.demo_labels import write_demo
 from datasets.staff_dataset import DatasetError, StaffDataset, split_members
 from models.registry import SHIPPED_ROOT, ModelRegistry
 from moderation.policy import on_scale
+from tests.conftest import LARGE_WATERMARK
 from training.cli import app as training_cli
 from training.config import PromotionSettings
 from training.evaluation import metrics_at, threshold_for
@@ -340,24 +341,24 @@ def test_the_watermark_config_starts_from_1_2_s_pixels_network_from_any_director
         learner.network(head)
 
 
-@pytest.mark.parametrize("version", ["1.4", "1.6"])
+@pytest.mark.parametrize("version", [LARGE_WATERMARK, "1.6"])
 def test_the_watermark_learner_starts_from_a_registered_network_of_any_backbone(
-        version: str) -> None:
-    """1.4 is a MobileNetV3-Large at 640 px, 1.6 the OCR backbone at 512: the learner builds the
-    network the version's own config describes, whatever the learner's options say, starts from
-    its weights exactly, trains at the version's side and registers what it built, so the next
-    run can start from that version in turn."""
+        version: str, large_watermark_registry: Path) -> None:
+    """A MobileNetV3-Large at 640 px (the fixture's) and 1.6, the OCR backbone at 512: the
+    learner builds the network the version's own config describes, whatever the learner's
+    options say, starts from its weights exactly, trains at the version's side and registers
+    what it built, so the next run can start from that version in turn."""
     from models.watermark import TORCHSCRIPT_FILE
     from training.learners import learner_for
 
-    served = ModelRegistry([SHIPPED_ROOT]).get("watermark", version)
+    served = ModelRegistry([large_watermark_registry, SHIPPED_ROOT]).get("watermark", version)
     learner = learner_for("watermark", {"width": 0.5, "long_side": 448})
     network = learner.network(served).eval()
     scripted = torch.jit.load(str(served.path(TORCHSCRIPT_FILE)), map_location="cpu").eval()
     image = torch.rand(1, 3, 96, 128) * 255
     with torch.inference_mode():
         assert torch.allclose(network(image), scripted(image), atol=1e-4)
-    expected = {"1.4": ("large", 1.0, 640), "1.6": ("ppocr", 0.5, 512)}[version]
+    expected = {LARGE_WATERMARK: ("large", 1.0, 640), "1.6": ("ppocr", 0.5, 512)}[version]
     registered = learner.served_config()
     assert (registered["arch"], registered["width"], registered["long_side"]) == expected
     assert learner.long_side == expected[2]

@@ -29,6 +29,7 @@ from models.watermark import (
 from moderation.checks.base import CheckContext
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
+from tests.conftest import LARGE_WATERMARK
 from tests.test_watermark import photo_of, portrait
 from training import train_watermark, train_watermark_head
 
@@ -61,7 +62,7 @@ def test_an_unknown_photo_set_is_refused_by_name(script, capsys: pytest.CaptureF
 def test_a_teacher_weight_that_could_turn_a_label_over_is_refused(
         capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exited:
-        train_watermark_head.parse_args(["--out", "unused", "--teacher", "1.4",
+        train_watermark_head.parse_args(["--out", "unused", "--teacher", "1.2",
                                          "--teacher-weight", "0.6"])
     assert exited.value.code == 2 and "--teacher-weight must be within 0..0.5" in \
         capsys.readouterr().err
@@ -100,12 +101,12 @@ def test_a_teacher_that_is_no_registered_pixel_network_is_refused(
 
 
 def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
-    """Real sample, real OCR features, the registered 1.4 pixel network as the teacher."""
+    """Real sample, real OCR features, the registered 1.2 pixel network as the teacher."""
     job = ("train", 2, 5, 3, (480, 560), 512, "", "", 0.3, 0.0)
     features, plain, _ = train_watermark_head._build(job)
-    taught_features, taught, _ = train_watermark_head._build(job[:7] + ("1.4", 0.3, 0.0))
+    taught_features, taught, _ = train_watermark_head._build(job[:7] + ("1.2", 0.3, 0.0))
     assert np.array_equal(features, taught_features) and taught.shape == plain.shape
-    teacher = train_watermark_head._registered("1.4")
+    teacher = train_watermark_head._registered("1.2")
     sample = WatermarkSynth(sample_photos.split("train", 2), 5, long_side=(480, 560)).sample(3)
     size = (plain.shape[1] * 16, plain.shape[0] * 16)
     cells = train_watermark_head.teacher_cells(teacher, sample.image, size)
@@ -113,7 +114,7 @@ def test_a_teacher_blends_its_cells_into_the_training_targets_only() -> None:
     expected = 0.7 * plain.astype(np.float32) + 0.3 * cells
     assert np.abs(taught.astype(np.float32) - expected).max() < 2e-3
     assert not np.array_equal(taught, plain)
-    _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.4", 0.3, 0.0))
+    _, held_out, _ = train_watermark_head._build(("val",) + job[1:7] + ("1.2", 0.3, 0.0))
     _, held_out_plain, _ = train_watermark_head._build(("val",) + job[1:])
     assert np.array_equal(held_out, held_out_plain)  # validation keeps its own labels
 
@@ -339,10 +340,10 @@ def test_mark_boxes_scale_each_axis_by_its_own_cell() -> None:
     assert square.y + square.h < 1400 - 20
 
 
-def test_a_pixel_version_still_loads_as_before() -> None:
-    registry = ModelRegistry([Path("models/weights")])
+def test_a_pixel_version_still_loads_as_before(large_watermark_registry: Path) -> None:
+    registry = ModelRegistry([large_watermark_registry, Path("models/weights")])
     assert isinstance(load_detector(registry.get("watermark", "1.2")), WatermarkDetector)
-    large = load_detector(registry.get("watermark", "1.4"))  # MobileNetV3-Large, GPU-trained
+    large = load_detector(registry.get("watermark", LARGE_WATERMARK))  # MobileNetV3-Large
     assert isinstance(large, WatermarkDetector) and large.long_side == 640
     assert large.predict(np.zeros((480, 640, 3), np.uint8)).probabilities.shape == (30, 40)
 

@@ -491,6 +491,13 @@ def follow_the_clock(scheduler: torch.optim.lr_scheduler.OneCycleLR, elapsed: fl
 # ---------------------------------------------------------------- export and timing
 
 def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
+    write_served_files(model, out, long_side)
+    return compare_backends(model, out, long_side)
+
+
+def write_served_files(model: MarkNet, out: Path, long_side: int) -> None:
+    """The network as the check loads it: TorchScript (traced) and ONNX (height and width
+    free, so one file serves any photo's shape)."""
     model.eval()
     example = torch.zeros(1, 3, long_side * 3 // 4, long_side)
     traced = torch.jit.trace(model, example)
@@ -499,7 +506,6 @@ def export(model: MarkNet, out: Path, long_side: int) -> dict[str, float]:
                       output_names=["logits"], opset_version=17, dynamo=False,
                       dynamic_axes={"image": {2: "height", 3: "width"},
                                     "logits": {2: "rows", 3: "cols"}})
-    return compare_backends(model, out, long_side)
 
 
 def median_ms(call: Callable[[], object], runs: int, warmup: int = 3) -> float:

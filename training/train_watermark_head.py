@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", default="1.2",
                         help="registered watermark version scored on the same test images")
     parser.add_argument("--teacher", default="", help=(
-        "a registered pixel-network version (e.g. 1.4) whose per-cell probabilities, resampled "
+        "a registered pixel-network version (e.g. 1.8) whose per-cell probabilities, resampled "
         "to the head's cells, are blended into the training targets (distillation); "
         "default: none"))
     parser.add_argument("--teacher-weight", type=float, default=0.3,
