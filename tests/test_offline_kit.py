@@ -1,6 +1,5 @@
 """The offline kit and the GPU script: a watermark run on a copy of the repository that holds
-what a call to a lent machine carries (the working tree without models/weights, and the kit),
-on this machine's CPU. Real photos, real training steps, real export. The kit's wheels are the
+what a call to a lent machine carries (the working tree and the kit), on this machine's CPU. Real photos, real training steps, real export. The kit's wheels are the
 one part left out: `pip download` needs PyPI, and the tests stay offline."""
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,12 @@ TINY_RUN = ["--device", "cpu", "--photo-set", "1", "--train-samples", "8", "--va
 
 
 def travelling_copy(root: Path) -> Path:
-    """The working tree as a call carries it with the registered weights set aside."""
+    """The working tree as a call carries it: tracked files and untracked ones not ignored."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
                              "--exclude-standard"], cwd=REPO, check=True,
                             capture_output=True).stdout.split(b"\0")
     for name in (entry.decode() for entry in listed if entry):
-        if name.startswith("models/weights/") or not (REPO / name).is_file():
+        if not (REPO / name).is_file():
             continue
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, root / name)
@@ -45,7 +46,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_kit_holds_the_photos_the_start_weights_and_the_detector(kit: Path) -> None:
+def test_the_kit_holds_the_photos_and_the_detector_and_names_the_start(kit: Path) -> None:
     manifest = json.loads((kit / "manifest.json").read_text())
     served = [p for p in sample_photos.split("train") + sample_photos.split("val")
               if p.registry != "pypi"]
@@ -53,15 +54,13 @@ def test_the_kit_holds_the_photos_the_start_weights_and_the_detector(kit: Path) 
               if path.is_file()}
     assert copies == {p.path.relative_to(sample_photos.SOURCE_CACHE) for p in served}
     assert manifest["init"] == "models/weights/watermark/1.8/watermark.pt"
-    start = kit / "init" / manifest["init"]
-    assert sha256_of(start) == sha256_of(REPO / manifest["init"])
-    assert manifest["files"][str(start.relative_to(kit))]["sha256"] == sha256_of(start)
+    assert not (kit / "init").exists()  # registered weights travel with the working tree
     assert (kit / "site" / "rapidocr_onnxruntime" / "models").is_dir()
     assert manifest["kit_bytes"] == sum(f["bytes"] for f in manifest["files"].values())
     assert 0 < manifest["registered_weights_bytes"] < manifest["working_tree_bytes"]
 
 
-def test_a_run_from_the_kit_on_a_copy_without_the_registered_weights(
+def test_a_run_from_the_kit_on_a_travelling_copy(
         kit: Path, tmp_path: Path) -> None:
     travel = travelling_copy(tmp_path / "repo")
     shutil.copytree(kit, travel / ".kit")
@@ -80,6 +79,38 @@ def test_a_run_from_the_kit_on_a_copy_without_the_registered_weights(
     assert "deb" not in fetched and not any(name.endswith(".tgz") for name in fetched)
 
 
+@pytest.fixture
+def untracked_start() -> Iterator[Path]:
+    """Start weights inside the repository that git ignores (a run folder's), so they do not
+    travel with the working tree."""
+    folder = REPO / "runs" / f"kit-test-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    start = folder / "watermark.pt"
+    shutil.copyfile(offline_kit.DEFAULT_INIT, start)
+    yield start
+    shutil.rmtree(folder)
+
+
+def test_start_weights_that_would_not_travel_go_into_the_kit_and_back(
+        untracked_start: Path, tmp_path: Path) -> None:
+    out = tmp_path / ".kit"
+    assert not offline_kit.travels(untracked_start)
+    assert offline_kit.travels(offline_kit.DEFAULT_INIT)
+    assert offline_kit.main(["build", "--out", str(out), "--photo-set", "1", "--no-wheels",
+                             "--init", str(untracked_start)]) == 0
+    packed = out / "init" / untracked_start.relative_to(REPO)
+    assert sha256_of(packed) == sha256_of(untracked_start)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"][str(packed.relative_to(out))]["sha256"] == sha256_of(packed)
+    untracked_start.unlink()  # as on the lent machine, before unpack
+    missing = offline_kit.check(out, 1)
+    assert missing == [(f"start weights {manifest['init']} are not in the checkout "
+                        "(neither travelled nor in the kit)")]
+    offline_kit.unpack(out)
+    assert sha256_of(untracked_start) == sha256_of(packed)
+    assert offline_kit.check(out, 1) == []
+
+
 def test_unpack_leaves_the_files_already_in_place(kit: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "sources"
@@ -93,8 +124,6 @@ def test_unpack_leaves_the_files_already_in_place(kit: Path, tmp_path: Path,
                 and path.parts[len(kit.parts)] in ("sources", "init"))
     assert offline_kit.unpack(kit) == files - 1
     assert kept.read_bytes() == b"the original"
-    start = tmp_path / "repo" / "models" / "weights" / "watermark" / "1.8" / "watermark.pt"
-    assert start.is_file()
 
 
 def test_bad_requests_are_refused_with_the_reason(tmp_path: Path,

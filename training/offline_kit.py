@@ -15,11 +15,12 @@ package registry (a lent GPU machine), gathered here, where the registries answe
   `--arch ppocr` starts from, without the rest of its wheel
   (`models.ppocr_backbone.detector_file` finds it on the Python path);
 - `init/`: the weights the run starts from (`--init`, default 1.8's), at their path in the
-  repository, which `unpack` restores there;
+  repository, which `unpack` restores there; only when that file does not travel with the
+  working tree anyway (a registered version's weights do);
 - `manifest.json`: each file's size and sha256, and what the working tree weighs with the kit,
-  against what a call may carry (`--limit-mib`). The registered weights (`models/weights`) are
-  most of the tree and the run reads none of them (its start is in the kit): moved out of the
-  checkout for the call and back after, they need not travel.
+  against what a call may carry (`--limit-mib`). Should the two outgrow it, the registered
+  weights (`models/weights`, most of the tree) are what to leave behind: the run reads none of
+  them but its start.
 
 `training/gpu_watermark.sh` is the other half: run there, it installs the wheels, `unpack`s the
 photos into `data/sources` (leaving any already there), runs `check` and trains.
@@ -62,7 +63,7 @@ def build(out: Path, photo_set: int, packages: list[str], python_version: str,
     if packages:
         download_wheels(packages, out / "wheels", python_version)
     copy_detector(out / "site")
-    if init is not None:
+    if init is not None and not travels(init):
         target = out / "init" / init.resolve().relative_to(REPO)
         target.parent.mkdir(parents=True)
         shutil.copyfile(init, target)
@@ -117,13 +118,22 @@ def write_manifest(out: Path, photo_set: int, init: Path | None) -> dict:
     return manifest
 
 
-def working_tree_bytes() -> tuple[int, int]:
-    """What travels besides the kit (tracked files and the untracked ones git does not ignore),
-    and how much of it lies under models/weights."""
+def working_tree() -> dict[str, int]:
+    """What travels besides the kit (tracked files and the untracked ones git does not ignore):
+    each file's path in the repository and its size."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=REPO, check=True, capture_output=True).stdout.split(b"\0")
-    sizes = {name.decode(): (REPO / name.decode()).stat().st_size for name in listed
-             if name and (REPO / name.decode()).is_file()}
+    return {name.decode(): (REPO / name.decode()).stat().st_size for name in listed
+            if name and (REPO / name.decode()).is_file()}
+
+
+def travels(path: Path) -> bool:
+    return str(path.resolve().relative_to(REPO)) in working_tree()
+
+
+def working_tree_bytes() -> tuple[int, int]:
+    """What the working tree weighs, and how much of it lies under models/weights."""
+    sizes = working_tree()
     weights = sum(size for name, size in sizes.items() if name.startswith(WEIGHTS + "/"))
     return sum(sizes.values()), weights
 
@@ -150,8 +160,14 @@ def check(kit: Path, photo_set: int) -> list[str]:
     if not manifest.is_file():
         problems.append(f"{kit}: no manifest.json (build the kit with "
                         "`python -m training.offline_kit build`)")
-    elif (held := json.loads(manifest.read_text())["photo_set"]) < photo_set:
-        problems.append(f"{kit} holds photo set {held}, the run asks for {photo_set}")
+    else:
+        held = json.loads(manifest.read_text())
+        if held["photo_set"] < photo_set:
+            problems.append(f"{kit} holds photo set {held['photo_set']}, "
+                            f"the run asks for {photo_set}")
+        if held["init"] and not (REPO / held["init"]).is_file():
+            problems.append(f"start weights {held['init']} are not in the checkout "
+                            "(neither travelled nor in the kit)")
     for name in ("pydantic", "onnx2torch"):
         try:
             __import__(name)
@@ -222,16 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, subprocess.CalledProcessError) as error:
         print(f"offline kit: {error}", file=sys.stderr)
         return 1
-    mib = {key: manifest[key] / 2**20
-           for key in ("kit_bytes", "working_tree_bytes", "registered_weights_bytes")}
-    together = mib["kit_bytes"] + mib["working_tree_bytes"]
-    light = together - mib["registered_weights_bytes"]
-    print(f"kit {mib['kit_bytes']:.1f} MiB in {args.out} ({len(manifest['files'])} files); "
-          f"with the working tree {together:.1f} MiB, {light:.1f} MiB with {WEIGHTS} set aside; "
-          f"a call carries {args.limit_mib:g}")
-    if light > args.limit_mib:
-        print(f"over by {light - args.limit_mib:.1f} MiB even with {WEIGHTS} set aside: "
-              "carry fewer photos or packages", file=sys.stderr)
+    kit, tree = manifest["kit_bytes"] / 2**20, manifest["working_tree_bytes"] / 2**20
+    weights = manifest["registered_weights_bytes"] / 2**20
+    print(f"kit {kit:.1f} MiB in {args.out} ({len(manifest['files'])} files); with the working "
+          f"tree ({tree:.1f} MiB, {weights:.1f} of them {WEIGHTS}) {kit + tree:.1f} MiB; a call "
+          f"carries {args.limit_mib:g}")
+    if kit + tree > args.limit_mib:
+        print(f"over by {kit + tree - args.limit_mib:.1f} MiB: carry fewer photos or packages, "
+              f"or move {WEIGHTS} out of the checkout and build again (the start weights then "
+              "go into the kit)", file=sys.stderr)
         return 1
     return 0
 
