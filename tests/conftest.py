@@ -123,4 +123,3 @@ def large_watermark_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
         config={"arch": "large", "width": 1.0, "freeze_to": 8, "long_side": 640},
         thresholds={"score": 0.5})
     return root
-

@@ -1,6 +1,7 @@
 """The offline kit and the GPU script: a watermark run on a copy of the repository that holds
-what a call to a lent machine carries (the working tree and the kit), on this machine's CPU. Real photos, real training steps, real export. The kit's wheels are the
-one part left out: `pip download` needs PyPI, and the tests stay offline."""
+what a call to a lent machine carries (the working tree and the kit), on this machine's CPU.
+Real photos, real training steps, real export. The kit's wheels are the one part left out:
+`pip download` needs PyPI, and the tests stay offline."""
 
 from __future__ import annotations
 
