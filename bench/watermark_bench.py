@@ -98,11 +98,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="OCR detector input sizes compared on the burned-in PHI photos")
     parser.add_argument("--compare-versions", default="",
                         help="other registered watermark model versions scored on the same "
-                             "photos, e.g. 1.1; VERSION@SIDE shows a 1.x network the photo at "
-                             "that long side, e.g. 1.5@512")
+                             "photos, e.g. 1.8; VERSION@SIDE shows a 1.x network the photo at "
+                             "that long side, e.g. 1.8@640")
     parser.add_argument("--also-version", default=None, help=(
-        "set the check's `also_version` (a second detector, max of the two calibrated scores) "
-        "for the shipped column, e.g. 1.2; default: as in settings"))
+        "set the check's `also_version` (a second detector, joined to the promoted one as the "
+        "check's `combine` and `also_weight` say) for the shipped column, e.g. 1.8; default: "
+        "as in settings"))
     parser.add_argument("--resamples", type=int, default=2000, help=(
         "bootstrap resamples of the photos for the ROC AUC intervals (0: none)"))
     parser.add_argument("--from-json", type=Path, default=None, help=(
