@@ -29,12 +29,7 @@ TINY_RUN = ["--device", "cpu", "--photo-set", "1", "--train-samples", "8", "--va
 
 def travelling_copy(root: Path) -> Path:
     """The working tree as a call carries it: tracked files and untracked ones not ignored."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=REPO, check=True,
-                            capture_output=True).stdout.split(b"\0")
-    for name in (entry.decode() for entry in listed if entry):
-        if not (REPO / name).is_file():
-            continue
+    for name in offline_kit.working_tree():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / name, root / name)
     return root
@@ -95,8 +90,9 @@ def untracked_start() -> Iterator[Path]:
 def test_start_weights_that_would_not_travel_go_into_the_kit_and_back(
         untracked_start: Path, tmp_path: Path) -> None:
     out = tmp_path / ".kit"
-    assert not offline_kit.travels(untracked_start)
-    assert offline_kit.travels(offline_kit.DEFAULT_INIT)
+    tree = offline_kit.working_tree()
+    assert not offline_kit.travels(untracked_start, tree)
+    assert offline_kit.travels(offline_kit.DEFAULT_INIT, tree)
     assert offline_kit.main(["build", "--out", str(out), "--photo-set", "1", "--no-wheels",
                              "--init", str(untracked_start)]) == 0
     packed = out / "init" / untracked_start.relative_to(REPO)

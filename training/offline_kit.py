@@ -59,15 +59,16 @@ def build(out: Path, photo_set: int, packages: list[str], python_version: str,
     elif out.exists() and any(out.iterdir()):
         raise FileExistsError(f"--out {out} holds files and no kit's manifest.json: not replaced")
     out.mkdir(parents=True, exist_ok=True)
+    tree = working_tree()
     sample_photos.write_copies(run_photos(photo_set), out / "sources")
     if packages:
         download_wheels(packages, out / "wheels", python_version)
     copy_detector(out / "site")
-    if init is not None and not travels(init):
+    if init is not None and not travels(init, tree):
         target = out / "init" / init.resolve().relative_to(REPO)
         target.parent.mkdir(parents=True)
         shutil.copyfile(init, target)
-    return write_manifest(out, photo_set, init)
+    return write_manifest(out, photo_set, init, tree)
 
 
 def run_photos(photo_set: int) -> list[sample_photos.SamplePhoto]:
@@ -96,21 +97,22 @@ def copy_detector(site: Path) -> Path:
     return target
 
 
-def write_manifest(out: Path, photo_set: int, init: Path | None) -> dict:
+def write_manifest(out: Path, photo_set: int, init: Path | None,
+                   tree: dict[str, int]) -> dict:
     from models.registry import sha256_of  # here: `check` must run, and say so, without pydantic
 
     files = sorted(path for path in out.rglob("*")
                    if path.is_file() and path.name != "manifest.json")
     kit_bytes = sum(path.stat().st_size for path in files)
-    tree_bytes, weights_bytes = working_tree_bytes()
     manifest = {
         "photo_set": photo_set,
         "init": None if init is None else str(init.resolve().relative_to(REPO)),
         "files": {str(path.relative_to(out)): {"bytes": path.stat().st_size,
                                                "sha256": sha256_of(path)} for path in files},
         "kit_bytes": kit_bytes,
-        "working_tree_bytes": tree_bytes,
-        "registered_weights_bytes": weights_bytes,
+        "working_tree_bytes": sum(tree.values()),
+        "registered_weights_bytes": sum(size for name, size in tree.items()
+                                        if name.startswith(WEIGHTS + "/")),
         "detector_license": "Apache-2.0 (rapidocr_onnxruntime "
                             f"{importlib.metadata.version(DETECTOR_PACKAGE)})",
     }
@@ -127,15 +129,9 @@ def working_tree() -> dict[str, int]:
             if name and (REPO / name.decode()).is_file()}
 
 
-def travels(path: Path) -> bool:
-    return str(path.resolve().relative_to(REPO)) in working_tree()
-
-
-def working_tree_bytes() -> tuple[int, int]:
-    """What the working tree weighs, and how much of it lies under models/weights."""
-    sizes = working_tree()
-    weights = sum(size for name, size in sizes.items() if name.startswith(WEIGHTS + "/"))
-    return sum(sizes.values()), weights
+def travels(path: Path, tree: dict[str, int]) -> bool:
+    """Whether `path` is among the working tree's files (`working_tree()`)."""
+    return str(path.resolve().relative_to(REPO)) in tree
 
 
 def unpack(kit: Path) -> int:

@@ -648,12 +648,13 @@ def write_card(args, version, metrics, timings, history, threshold, train_minute
         schedule = (f"one pass over {args.train_samples} samples built as the training reached "
                     f"them, {args.crops_per_sample} {args.crop}-px crops each")
         stopped = history[-1].get("stopped") if history else None
-        if getattr(args, "schedule_by_clock", False):
+        by_clock = getattr(args, "schedule_by_clock", False)  # absent from older runs' args
+        if by_clock:
             schedule += (f"; the learning rate followed the clock as well as the steps "
                          f"(`--schedule-by-clock`, {args.max_minutes} min)")
         if stopped:
-            finished = ("the schedule annealed by the clock" if getattr(
-                args, "schedule_by_clock", False) else "the one-cycle schedule did not finish")
+            finished = ("the schedule annealed by the clock" if by_clock
+                        else "the one-cycle schedule did not finish")
             schedule += (f" ({stopped} after {history[-1]['samples']} samples: {finished}, "
                          "and the run is not a function of its arguments alone)")
     else:
