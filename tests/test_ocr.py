@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from datasets import sample_photos
 from datasets.fonts import font
 from models import ppocr_backbone
-from models.ocr import OcrEngine, OcrOptions, TextRegion, ocr_engine, read_text, text_features
+from models.ocr import OcrEngine, OcrOptions, ocr_engine, read_text, text_features
 from models.text_features import BACKBONE_8_CHANNELS, CHANNELS
 from moderation.checks.base import CheckContext
-from moderation.intake import PreparedPhoto
 from moderation.image_formats import ImageFormat
+from moderation.intake import PreparedPhoto
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
 

@@ -19,7 +19,6 @@ from moderation.image_formats import ImageFormat
 from moderation.intake import PreparedPhoto
 from moderation.settings import Settings
 from moderation.taxonomy import default_taxonomy
-from tests import photos
 from tests.conftest import post_score
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moderation.phi import cached_detector
-from moderation.schemas import Action, Destination, Verdict
+from moderation.schemas import Destination, Verdict
 from moderation.settings import Settings
 from nlp.allow_list import AllowList
 from nlp.engine import ModelNotInstalled

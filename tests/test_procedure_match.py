@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.body_parts import BodyPart, BodyPartDetector
+from models.body_parts import BodyPart
 from models.faces import Face
 from models.procedure_match import DETECTORS_REF, ProcedureMatchCheck
 from models.regions import estimate_regions
 from moderation.checks.base import CheckContext
 from moderation.checks.registry import CHECKS, load_check_class
-from moderation.intake import PreparedSubmission
 from moderation.pipeline import ModerationPipeline
 from moderation.schemas import Verdict
 from moderation.settings import Settings

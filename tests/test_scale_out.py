@@ -3,7 +3,6 @@ concurrent load: no conflicts, no duplicate submissions, versions numbered once.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from service.process import ServerProcess
 from tests import photos
 from tests.conftest import submission_json
-from service.process import ServerProcess
 
 KEY = "loopback-key"
 

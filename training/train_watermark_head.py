@@ -40,7 +40,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
 from torch.optim.swa_utils import AveragedModel
@@ -57,8 +56,7 @@ from models.watermark import (
     FeatureHead,
     HeadEnsemble,
 )
-from training.train_watermark import (
-    first_cached, loss_fn, median_ms, metrics_at, threshold_for)
+from training.train_watermark import first_cached, loss_fn, median_ms, metrics_at, threshold_for
 
 console = Console()
 
