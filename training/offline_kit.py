@@ -125,8 +125,8 @@ def working_tree() -> dict[str, int]:
     each file's path in the repository and its size."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=REPO, check=True, capture_output=True).stdout.split(b"\0")
-    return {name.decode(): (REPO / name.decode()).stat().st_size for name in listed
-            if name and (REPO / name.decode()).is_file()}
+    names = (entry.decode() for entry in listed if entry)
+    return {name: (REPO / name).stat().st_size for name in names if (REPO / name).is_file()}
 
 
 def travels(path: Path, tree: dict[str, int]) -> bool:
